@@ -1,0 +1,410 @@
+//! The local-directory backend: one file per key under a root directory. Writes go to a temp file
+//! in the target directory, are fsynced, renamed into place and the directory fsynced, so a crash
+//! leaves the old object or the new one, never a torn file. Keys are validated before they become
+//! paths, so no key can reach outside the root.
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde::Deserialize;
+
+use super::{
+    Backend, HealthStatus, ObjectMeta, PutMode, TEMP_PREFIX, clip_range, timed, validate_key,
+    validate_prefix,
+};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Profile settings of a local vault (the seed's `LocalFilesystemConfig`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// The vault's root directory.
+    pub path: PathBuf,
+    /// Create the root directory when it is missing.
+    #[serde(default = "yes")]
+    pub create_dirs: bool,
+    /// fsync every written file and its directory (turn off only for scratch vaults).
+    #[serde(default = "yes")]
+    pub sync: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl LocalConfig {
+    /// A config for `path` with the safe defaults.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            create_dirs: true,
+            sync: true,
+        }
+    }
+}
+
+/// A backend storing each object as a file under a root directory.
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    root: PathBuf,
+    sync: bool,
+}
+
+impl LocalBackend {
+    /// Opens (and with `create_dirs`, creates) the root directory of `config`.
+    pub fn new(config: &LocalConfig) -> Result<Self> {
+        let root = &config.path;
+        if !root.is_absolute() {
+            return Err(Error::config(format!(
+                "local vault path {} must be absolute",
+                root.display()
+            )));
+        }
+        match fs::metadata(root) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::config(format!(
+                    "local vault path {} is not a directory",
+                    root.display()
+                )));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && config.create_dirs => {
+                fs::create_dir_all(root)
+                    .map_err(|e| Error::io("create vault directory", root.display(), e))?;
+            }
+            Err(e) => return Err(Error::io("open vault directory", root.display(), e)),
+        }
+        Ok(Self {
+            root: root.clone(),
+            sync: config.sync,
+        })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf> {
+        validate_key(key)?;
+        Ok(self.root.join(key))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&LocalBackend) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::BackendError,
+                    format!("local I/O task failed: {e}"),
+                )
+            })?
+    }
+
+    fn write_atomic(&self, key: &str, path: &Path, data: &[u8], mode: PutMode) -> Result<()> {
+        let dir = path
+            .parent()
+            .expect("a validated key always has a parent under the root");
+        self.ensure_dir(dir)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(dir)
+            .map_err(|e| Error::io("create temp file in", dir.display(), e))?;
+        tmp.write_all(data)
+            .map_err(|e| Error::io("write", path.display(), e))?;
+        if self.sync {
+            tmp.as_file()
+                .sync_all()
+                .map_err(|e| Error::io("fsync", path.display(), e))?;
+        }
+        let persisted = match mode {
+            PutMode::Overwrite => tmp.persist(path),
+            PutMode::CreateOnly => tmp.persist_noclobber(path),
+        };
+        if let Err(e) = persisted {
+            if e.error.kind() == io::ErrorKind::AlreadyExists {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("{key}: already exists"),
+                ));
+            }
+            return Err(Error::io("rename into", path.display(), e.error));
+        }
+        if self.sync {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Creates `dir` and its missing parents, fsyncing each parent that gained an entry.
+    fn ensure_dir(&self, dir: &Path) -> Result<()> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        let parent = dir.parent().unwrap_or(&self.root);
+        if dir != self.root {
+            self.ensure_dir(parent)?;
+        }
+        match fs::create_dir(dir) {
+            Ok(()) => {
+                if self.sync {
+                    sync_dir(parent)?;
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::io("create directory", dir.display(), e)),
+        }
+    }
+
+    fn walk(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        out: &tokio::sync::mpsc::Sender<Result<ObjectMeta>>,
+    ) -> bool {
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return true,
+            Err(e) => {
+                return out
+                    .blocking_send(Err(Error::io("list", dir.display(), e)))
+                    .is_ok();
+            }
+        };
+        for entry in entries {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    return out
+                        .blocking_send(Err(Error::io("list", dir.display(), e)))
+                        .is_ok();
+                }
+            };
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if name.starts_with(TEMP_PREFIX) {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(rel) = path.strip_prefix(&self.root) else {
+                continue;
+            };
+            let Some(key) = rel.to_str().map(str::to_owned) else {
+                continue;
+            };
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            if file_type.is_dir() {
+                let dir_key = format!("{key}/");
+                if (dir_key.starts_with(prefix) || prefix.starts_with(&dir_key))
+                    && !self.walk(&path, prefix, out)
+                {
+                    return false;
+                }
+            } else if file_type.is_file() && key.starts_with(prefix) {
+                let meta = match entry.metadata() {
+                    Ok(m) => m,
+                    // Removed between listing and stat: it is no longer there to report.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        return out
+                            .blocking_send(Err(Error::io("stat", path.display(), e)))
+                            .is_ok();
+                    }
+                };
+                let item = ObjectMeta {
+                    key,
+                    size: meta.len(),
+                    modified: meta.modified().ok(),
+                };
+                if out.blocking_send(Ok(item)).is_err() {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("fsync directory", dir.display(), e))
+}
+
+fn not_found_as(key: &str) -> impl Fn(Error) -> Error + '_ {
+    move |e| {
+        if e.kind() == ErrorKind::NotFound {
+            Error::not_found(key)
+        } else {
+            e
+        }
+    }
+}
+
+impl fmt::Display for LocalBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "file://{}", self.root.display())
+    }
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()> {
+        let path = self.path(key)?;
+        let key = key.to_owned();
+        self.blocking(move |b| b.write_atomic(&key, &path, &data, mode))
+            .await
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        let path = self.path(key)?;
+        let k = key.to_owned();
+        self.blocking(move |_| {
+            fs::read(&path)
+                .map(Bytes::from)
+                .map_err(|e| Error::io("read", path.display(), e))
+                .map_err(not_found_as(&k))
+        })
+        .await
+    }
+
+    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
+        let path = self.path(key)?;
+        let k = key.to_owned();
+        self.blocking(move |_| {
+            let read = || -> io::Result<Bytes> {
+                let mut file = File::open(&path)?;
+                let size = file.metadata()?.len();
+                let r = clip_range(&range, size);
+                let mut buf = vec![0u8; r.len()];
+                file.seek(SeekFrom::Start(r.start as u64))?;
+                file.read_exact(&mut buf)?;
+                Ok(Bytes::from(buf))
+            };
+            read()
+                .map_err(|e| Error::io("read", path.display(), e))
+                .map_err(not_found_as(&k))
+        })
+        .await
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectMeta> {
+        let path = self.path(key)?;
+        let k = key.to_owned();
+        self.blocking(move |_| {
+            let meta = fs::metadata(&path)
+                .map_err(|e| Error::io("stat", path.display(), e))
+                .map_err(not_found_as(&k))?;
+            if !meta.is_file() {
+                return Err(Error::not_found(&k));
+            }
+            Ok(ObjectMeta {
+                key: k,
+                size: meta.len(),
+                modified: meta.modified().ok(),
+            })
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path(key)?;
+        let k = key.to_owned();
+        self.blocking(move |b| {
+            fs::remove_file(&path)
+                .map_err(|e| Error::io("delete", path.display(), e))
+                .map_err(not_found_as(&k))?;
+            if b.sync {
+                if let Some(dir) = path.parent() {
+                    sync_dir(dir)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
+        if let Err(e) = validate_prefix(prefix) {
+            return futures::stream::once(async { Err(e) }).boxed();
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let this = self.clone();
+        let prefix = prefix.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let root = this.root.clone();
+            this.walk(&root, &prefix, &tx);
+        });
+        tokio_stream::wrappers::ReceiverStream::new(rx).boxed()
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        let src = self.path(from)?;
+        let dst = self.path(to)?;
+        let from = from.to_owned();
+        let to = to.to_owned();
+        self.blocking(move |b| {
+            let data = fs::read(&src)
+                .map_err(|e| Error::io("read", src.display(), e))
+                .map_err(not_found_as(&from))?;
+            b.write_atomic(&to, &dst, &data, PutMode::Overwrite)
+        })
+        .await
+    }
+
+    async fn health(&self) -> Result<HealthStatus> {
+        let (probe, latency) = timed(self.blocking(|b| {
+            let meta = fs::metadata(&b.root).map_err(|e| Error::io("stat", b.root.display(), e))?;
+            if !meta.is_dir() {
+                return Err(Error::config(format!(
+                    "{} is not a directory",
+                    b.root.display()
+                )));
+            }
+            let tmp = tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .tempfile_in(&b.root)
+                .map_err(|e| Error::io("write probe file in", b.root.display(), e))?;
+            drop(tmp);
+            Ok(())
+        }))
+        .await;
+        let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        Ok(match probe {
+            Ok(()) => HealthStatus {
+                healthy: true,
+                latency_ms,
+                last_error: None,
+                details: vec![
+                    ("writable".into(), "yes".into()),
+                    ("fsync".into(), if self.sync { "on" } else { "off" }.into()),
+                    (
+                        "create_only".into(),
+                        "honoured (link without replace)".into(),
+                    ),
+                ],
+            },
+            Err(e) => HealthStatus {
+                healthy: false,
+                latency_ms,
+                last_error: Some(e.to_string()),
+                details: vec![],
+            },
+        })
+    }
+}

@@ -1,0 +1,252 @@
+//! Storage backends: the small `Backend` trait every store implements, the key validator every key
+//! passes, and the factory that builds a backend stack from a profile. Backends move opaque bytes
+//! under opaque keys; they know nothing of chunks, manifests, compression or encryption.
+
+pub mod layer;
+pub mod local;
+pub mod memory;
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Longest key a backend accepts, in bytes (S3's limit).
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// Prefix of temporary files the local backend writes; no key segment may start with it.
+pub const TEMP_PREFIX: &str = ".ldv-tmp.";
+
+/// Whether a put may replace an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Create or replace the object.
+    Overwrite,
+    /// Create the object only if the key is absent; otherwise fail with `ErrorKind::Conflict`.
+    CreateOnly,
+}
+
+/// What a backend knows about one stored object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectMeta {
+    /// The object's key.
+    pub key: String,
+    /// Stored size in bytes.
+    pub size: u64,
+    /// Last modification time, when the backend reports one.
+    #[serde(with = "crate::time::serde_opt")]
+    pub modified: Option<SystemTime>,
+}
+
+/// The outcome of a backend health check.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthStatus {
+    /// Whether the backend answered and can be used.
+    pub healthy: bool,
+    /// Round-trip time of the probe.
+    pub latency_ms: u64,
+    /// What went wrong, when unhealthy.
+    pub last_error: Option<String>,
+    /// Backend-specific facts (for example whether conditional writes are honoured).
+    pub details: Vec<(String, String)>,
+}
+
+/// A store of opaque objects under string keys.
+///
+/// Contract, which every implementation and every layer MUST keep (the conformance suite in
+/// `tests/conformance.rs` checks it):
+/// - Keys MUST be validated with [`validate_key`] before use; an invalid key is `InvalidKey`.
+/// - `put` MUST be atomic: a completed put is whole and visible to every later read, and a
+///   failed or interrupted put leaves either the old object or nothing, never a partial one.
+/// - `put` with `PutMode::CreateOnly` MUST fail with `Conflict` when the key exists and MUST NOT
+///   replace it.
+/// - A missing key MUST be `NotFound` from `get`, `get_range`, `head`, `delete` and `copy`.
+/// - `get_range` MUST return exactly the bytes in the range, clipped at the object's end; a range
+///   starting past the end returns no bytes.
+/// - `list(prefix)` MUST yield every object whose key starts with `prefix` (a plain string
+///   prefix, not a directory), each once, in unspecified order.
+/// - `copy` MUST behave as a get followed by an atomic put.
+/// - Errors MUST keep their kind: not found, permission denied, throttling and network failures
+///   are distinguishable, and only transient ones are marked retryable.
+#[async_trait]
+pub trait Backend: Send + Sync + fmt::Display + fmt::Debug {
+    /// Stores `data` under `key` atomically.
+    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()>;
+    /// Reads the whole object.
+    async fn get(&self, key: &str) -> Result<Bytes>;
+    /// Reads the bytes of `range` of the object.
+    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes>;
+    /// Reads the object's metadata without its content.
+    async fn head(&self, key: &str) -> Result<ObjectMeta>;
+    /// Removes the object.
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// Lists the objects whose key starts with `prefix`.
+    fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>>;
+    /// Copies an object to another key within this backend.
+    async fn copy(&self, from: &str, to: &str) -> Result<()>;
+    /// Probes the backend and reports whether it can be used.
+    async fn health(&self) -> Result<HealthStatus>;
+}
+
+/// Convenience helpers built on the [`Backend`] trait.
+#[async_trait]
+pub trait BackendExt: Backend {
+    /// Whether an object exists under `key`.
+    async fn exists(&self, key: &str) -> Result<bool> {
+        match self.head(key).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Collects every listed object under `prefix`.
+    async fn list_all(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        use futures::TryStreamExt;
+        self.list(prefix).try_collect().await
+    }
+}
+
+impl<T: Backend + ?Sized> BackendExt for T {}
+
+/// A shared, type-erased backend (possibly a stack of layers).
+pub type DynBackend = Arc<dyn Backend>;
+
+/// Which base backend to build, with its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendConfig {
+    /// A directory on this machine.
+    Local(local::LocalConfig),
+    /// Process memory (tests and benchmarks).
+    Memory,
+}
+
+/// A built backend stack and handles to the layers the caller reads from.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    /// The outermost layer: what the store talks to.
+    pub backend: DynBackend,
+    /// The metrics layer, for `--json` statistics.
+    pub metrics: Arc<layer::MetricsBackend>,
+}
+
+/// Builds the backend stack for `config`, in the fixed order `metrics(<base>)`.
+///
+/// Retry, cache and concurrency-limit layers slot in between as they arrive:
+/// `metrics(retry(cache(limit(<base>))))`.
+pub fn build(config: &BackendConfig) -> Result<Stack> {
+    let base: DynBackend = match config {
+        BackendConfig::Local(c) => Arc::new(local::LocalBackend::new(c)?),
+        BackendConfig::Memory => Arc::new(memory::MemoryBackend::new()),
+    };
+    let metrics = Arc::new(layer::MetricsBackend::new(base));
+    Ok(Stack {
+        backend: Arc::clone(&metrics) as DynBackend,
+        metrics,
+    })
+}
+
+/// Checks that `key` is a valid storage key: non-empty `/`-separated UTF-8 segments, none empty,
+/// `.` or `..`, none starting with the temp-file prefix, no control characters, no leading `/`,
+/// at most [`MAX_KEY_LEN`] bytes. Keys that pass can never name a path outside a backend's root.
+pub fn validate_key(key: &str) -> Result<()> {
+    let bad = |reason: &str| Err(Error::invalid_key(key, reason));
+    if key.is_empty() {
+        return bad("empty");
+    }
+    if key.len() > MAX_KEY_LEN {
+        return bad("longer than 1024 bytes");
+    }
+    if key.starts_with('/') {
+        return bad("starts with '/'");
+    }
+    if key.chars().any(char::is_control) {
+        return bad("contains a control character");
+    }
+    for segment in key.split('/') {
+        match segment {
+            "" => return bad("contains an empty path segment"),
+            "." | ".." => return bad("contains a '.' or '..' segment"),
+            s if s.starts_with(TEMP_PREFIX) => return bad("uses the reserved prefix .ldv-tmp."),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks a listing prefix: every complete segment must be valid; the last may be partial.
+pub fn validate_prefix(prefix: &str) -> Result<()> {
+    if prefix.starts_with('/') || prefix.chars().any(char::is_control) {
+        return Err(Error::invalid_key(
+            prefix,
+            "a prefix may not start with '/' or hold control characters",
+        ));
+    }
+    match prefix.rsplit_once('/') {
+        Some((complete, _)) => validate_key(complete),
+        None => Ok(()),
+    }
+}
+
+/// Clips `range` to an object of `size` bytes.
+pub fn clip_range(range: &Range<u64>, size: u64) -> Range<usize> {
+    let start = range.start.min(size);
+    let end = range.end.clamp(start, size);
+    // Both bounds are at most `size`, which came from an in-memory or on-disk object length.
+    usize::try_from(start).unwrap_or(usize::MAX)..usize::try_from(end).unwrap_or(usize::MAX)
+}
+
+/// Measures how long `f` took, for health checks.
+pub async fn timed<T, F: Future<Output = T>>(f: F) -> (T, Duration) {
+    let start = std::time::Instant::now();
+    let out = f.await;
+    (out, start.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_could_escape_or_confuse_are_rejected() {
+        for bad in [
+            "",
+            "/abs",
+            "a//b",
+            "a/",
+            "../x",
+            "a/../b",
+            "./a",
+            "a\nb",
+            "a\u{7f}",
+            "chunks/.ldv-tmp.x",
+        ] {
+            assert!(validate_key(bad).is_err(), "{bad:?} was accepted");
+        }
+        let long = "a".repeat(MAX_KEY_LEN + 1);
+        assert!(validate_key(&long).is_err());
+        for good in [
+            "a",
+            "a/b",
+            "datasets/2024/train.parquet",
+            "üñí/ç",
+            "a.b/..c",
+        ] {
+            assert!(validate_key(good).is_ok(), "{good:?} was rejected");
+        }
+    }
+
+    #[test]
+    fn ranges_are_clipped() {
+        assert_eq!(clip_range(&(2..5), 10), 2..5);
+        assert_eq!(clip_range(&(8..50), 10), 8..10);
+        assert_eq!(clip_range(&(20..50), 10), 10..10);
+    }
+}

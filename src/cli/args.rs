@@ -1,0 +1,179 @@
+//! Command-line syntax: clap types only, no I/O. `settings` turns these into validated settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use super::exit;
+
+/// ldv: a data vault for datasets and model artifacts.
+///
+/// Stores files as content-addressed, deduplicated, verified chunks with an immutable manifest
+/// per version. With no configuration, ldv uses a local vault in your data directory.
+#[derive(Debug, Parser)]
+#[command(name = "ldv", version, after_long_help = exit::TABLE, after_help = exit::TABLE)]
+pub struct Cli {
+    /// Global options.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Profile to use from the config file.
+    #[arg(long, global = true, env = "LDV_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Vault location, overriding the profile: file:///path (or a plain path).
+    #[arg(long, global = true, env = "LDV_VAULT", value_name = "URL")]
+    pub vault: Option<String>,
+    /// Config file [default: $XDG_CONFIG_HOME/ldv/config.toml].
+    #[arg(long, global = true, env = "LDV_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing but errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Never show progress bars.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// Chunks (and small files) in flight at once [default: profile, else 8].
+    #[arg(short = 'j', long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallel: Option<u16>,
+    /// Answer yes to confirmations (needed by rm when stdin is not a terminal).
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a vault (and optionally save a profile for it).
+    Init(InitArgs),
+    /// Store files, directories or stdin as new versions.
+    Put(PutArgs),
+    /// Fetch a version to a file, a directory, or stdout (-), verified.
+    Get(GetArgs),
+    /// Write a version to stdout, verified.
+    Cat(CatArgs),
+    /// List objects and versions.
+    Ls(LsArgs),
+    /// Remove versions (their chunks are reclaimed by gc).
+    Rm(RmArgs),
+    /// Show the details of one version.
+    Stat(StatArgs),
+    /// Check that the backend answers and holds a readable vault.
+    Health,
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// Chunking modes selectable on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChunkingMode {
+    /// Content-defined (FastCDC; min 1 MiB, avg 4 MiB, max 16 MiB).
+    Cdc,
+    /// Fixed 64 MiB chunks; files under 128 MiB kept whole.
+    Fixed,
+}
+
+/// `ldv init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Default chunking of the new vault [default: profile, else cdc].
+    #[arg(long, value_enum)]
+    pub chunking: Option<ChunkingMode>,
+    /// Also write a profile with this name for the vault into the config file.
+    #[arg(long, value_name = "NAME")]
+    pub save_profile: Option<String>,
+}
+
+/// `ldv put`.
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// SRC... [NAME]: files, directories, or - for stdin; with several sources the last
+    /// argument is the name prefix they go under.
+    #[arg(required = true, num_args = 1.., value_name = "SRC|NAME")]
+    pub args: Vec<String>,
+    /// MIME type to record.
+    #[arg(long, value_name = "TYPE")]
+    pub content_type: Option<String>,
+    /// Metadata to record, KEY=VALUE (repeatable).
+    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+    pub meta: Vec<(String, String)>,
+}
+
+fn parse_meta(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+}
+
+/// `ldv get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// NAME or NAME@VERSION; a NAME with objects below NAME/ fetches that tree.
+    pub object: String,
+    /// Destination file or directory, or - for stdout [default: ./BASENAME].
+    pub dest: Option<String>,
+}
+
+/// `ldv cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// NAME or NAME@VERSION.
+    pub object: String,
+    /// Byte range: A-B (inclusive), A- (to the end) or -N (the last N bytes).
+    #[arg(long, value_name = "RANGE")]
+    pub range: Option<String>,
+}
+
+/// `ldv ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Only names starting with this prefix.
+    pub prefix: Option<String>,
+    /// Show size, time, chunks and SHA-256.
+    #[arg(short, long)]
+    pub long: bool,
+    /// Show every version, not just the newest.
+    #[arg(long)]
+    pub versions: bool,
+}
+
+/// `ldv rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// NAME (every version) or NAME@VERSION.
+    #[arg(required = true)]
+    pub objects: Vec<String>,
+    /// Also remove every object below NAME/.
+    #[arg(short, long)]
+    pub recursive: bool,
+}
+
+/// `ldv stat`.
+#[derive(Debug, Args)]
+pub struct StatArgs {
+    /// NAME or NAME@VERSION.
+    pub object: String,
+    /// List every chunk.
+    #[arg(long)]
+    pub chunks: bool,
+}
+
+/// `ldv completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate for.
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,52 @@
+//! One file per command, each with one `run` that resolves its inputs, calls one operation and
+//! renders the result.
+
+pub mod cat;
+pub mod completions;
+pub mod get;
+pub mod health;
+pub mod init;
+pub mod ls;
+pub mod put;
+pub mod rm;
+pub mod stat;
+
+use serde::Serialize;
+
+use crate::backend::Stack;
+use crate::backend::layer::BackendMetrics;
+use crate::store::{StoreStats, Vault};
+
+/// Counters reported with `--json` by commands that move data.
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    /// Backend requests, failures, bytes and latency.
+    pub backend: BackendMetrics,
+    /// Chunk store counters.
+    pub store: StoreStats,
+}
+
+impl Stats {
+    /// The counters of `vault` on `stack` so far.
+    pub fn of(vault: &Vault, stack: &Stack) -> Self {
+        Self {
+            backend: stack.metrics.snapshot(),
+            store: vault.stats(),
+        }
+    }
+}
+
+/// A command result with its statistics, for `--json`.
+#[derive(Debug, Serialize)]
+pub struct WithStats<T: Serialize> {
+    /// The result.
+    #[serde(flatten)]
+    pub result: T,
+    /// The counters.
+    pub stats: Stats,
+}
+
+/// The last `/`-separated segment of an object name.
+pub fn basename(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}

@@ -1,0 +1,171 @@
+//! `ldv put SRC... [NAME]`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::cli::Ctx;
+use crate::cli::args::PutArgs;
+use crate::cli::output;
+use crate::error::{Error, Result};
+use crate::ops::put::{self, FileJob, PutOptions, PutReceipt};
+use crate::store::layout::validate_name;
+
+use super::{Stats, WithStats};
+
+enum Plan {
+    Stdin(String),
+    Files(Vec<FileJob>),
+}
+
+fn dir_name(path: &Path) -> Result<String> {
+    // `.`, `..` and `/` have no name of their own: use the directory they stand for.
+    let named = match path.file_name() {
+        Some(_) => path.to_path_buf(),
+        None => std::fs::canonicalize(path).map_err(|e| Error::io("resolve", path.display(), e))?,
+    };
+    named
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            Error::invalid_key(&path.display().to_string(), "has no usable name; give one")
+        })
+}
+
+fn plan(args: &[String]) -> Result<Plan> {
+    let (sources, dest) = match args.split_last() {
+        Some((last, rest)) if !rest.is_empty() => (rest, Some(last.as_str())),
+        _ => (args, None),
+    };
+    let many = sources.len() > 1;
+    if sources.iter().any(|s| s == "-") {
+        return match (many, dest) {
+            (false, Some(name)) if !name.ends_with('/') => {
+                validate_name(name)?;
+                Ok(Plan::Stdin(name.to_owned()))
+            }
+            _ => Err(Error::config(
+                "reading stdin (-) needs exactly one NAME: ldv put - NAME",
+            )),
+        };
+    }
+    let prefix = dest.map(|d| d.trim_end_matches('/').to_owned());
+    let mut jobs = Vec::new();
+    for src in sources {
+        let path = PathBuf::from(src);
+        let meta = std::fs::metadata(&path).map_err(|e| Error::io("read", path.display(), e))?;
+        let base = dir_name(&path)?;
+        let under = |p: &str| {
+            if p.is_empty() {
+                base.clone()
+            } else {
+                format!("{p}/{base}")
+            }
+        };
+        let name = match (&prefix, many, dest.is_some_and(|d| d.ends_with('/'))) {
+            (None, _, _) => base.clone(),
+            (Some(p), true, _) | (Some(p), false, true) => under(p),
+            (Some(p), false, false) => p.clone(),
+        };
+        if meta.is_dir() {
+            put::plan_tree(&path, &name, &mut jobs)?;
+        } else {
+            validate_name(&name)?;
+            std::fs::File::open(&path).map_err(|e| Error::io("open", path.display(), e))?;
+            jobs.push(FileJob {
+                path,
+                name,
+                size: meta.len(),
+            });
+        }
+    }
+    Ok(Plan::Files(jobs))
+}
+
+fn line(r: &PutReceipt) -> String {
+    format!(
+        "stored {}@{}  {}  sha256 {}  ({} chunks, {} new, {} uploaded, {})",
+        r.name,
+        r.version,
+        output::size(r.size),
+        r.sha256,
+        r.chunks,
+        r.new_chunks,
+        output::size(r.bytes_uploaded),
+        output::rate(r.size, r.elapsed_ms),
+    )
+}
+
+/// Runs `ldv put`.
+pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
+    let plan = plan(&args.args)?;
+    let (vault, stack) = ctx.vault().await?;
+    let opts = PutOptions {
+        parallel: ctx.settings.parallel,
+        chunker: ctx.settings.chunker.unwrap_or(vault.descriptor().chunker),
+        content_type: args.content_type,
+        metadata: args.meta.into_iter().collect::<BTreeMap<_, _>>(),
+    };
+    let out = &ctx.settings.output;
+    match plan {
+        Plan::Stdin(name) => {
+            ctx.reporter.on_start(None, None);
+            let receipt = put::put_reader(
+                &vault,
+                &name,
+                "stdin",
+                Box::new(std::io::stdin()),
+                &opts,
+                &ctx.reporter,
+            )
+            .await?;
+            ctx.reporter.on_done();
+            emit_one(ctx, receipt, Stats::of(&vault, &stack))?;
+        }
+        Plan::Files(jobs) if jobs.len() == 1 && !Path::new(&args.args[0]).is_dir() => {
+            ctx.reporter.on_start(Some(jobs[0].size), None);
+            let receipt = put::put_file(&vault, &jobs[0], &opts, &ctx.reporter).await?;
+            ctx.reporter.on_done();
+            emit_one(ctx, receipt, Stats::of(&vault, &stack))?;
+        }
+        Plan::Files(jobs) => {
+            let summary = put::put_files(&vault, jobs, &opts, &Arc::clone(&ctx.reporter)).await?;
+            ctx.reporter.on_done();
+            if out.json {
+                output::json(&WithStats {
+                    result: &summary,
+                    stats: Stats::of(&vault, &stack),
+                })?;
+            } else if !out.quiet {
+                for r in &summary.objects {
+                    output::line(line(r))?;
+                }
+                output::line(format!(
+                    "{} files, {}, {} new chunks, {} uploaded, {} deduplicated, {}",
+                    summary.files,
+                    output::size(summary.size),
+                    summary.new_chunks,
+                    output::size(summary.bytes_uploaded),
+                    output::size(summary.bytes_deduplicated),
+                    output::rate(summary.size, summary.elapsed_ms),
+                ))?;
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn emit_one(ctx: &Ctx, receipt: PutReceipt, stats: Stats) -> anyhow::Result<()> {
+    let out = &ctx.settings.output;
+    if out.json {
+        output::json(&WithStats {
+            result: &receipt,
+            stats,
+        })
+    } else if !out.quiet {
+        output::line(line(&receipt))
+    } else {
+        Ok(())
+    }
+}

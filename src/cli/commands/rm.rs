@@ -1,0 +1,40 @@
+//! `ldv rm NAME[@VERSION]...`.
+
+use crate::cli::Ctx;
+use crate::cli::args::RmArgs;
+use crate::cli::output;
+use crate::error::Result;
+use crate::ops::rm;
+use crate::store::layout::ObjectRef;
+
+/// Runs `ldv rm`: plan, confirm (or `--yes`), then delete the manifests.
+pub async fn run(ctx: &Ctx, args: RmArgs) -> anyhow::Result<u8> {
+    let refs = args
+        .objects
+        .iter()
+        .map(|o| ObjectRef::parse(o))
+        .collect::<Result<Vec<_>>>()?;
+    let (vault, _) = ctx.vault().await?;
+    let targets = rm::plan(&vault, &refs, args.recursive).await?;
+    let out = &ctx.settings.output;
+    if !out.yes && out.interactive && !out.json {
+        for t in &targets {
+            eprintln!("  {}@{}", t.name, t.version);
+        }
+    }
+    if !ctx.confirm(&format!("Remove these {} versions?", targets.len()))? {
+        if !out.quiet {
+            eprintln!("ldv: nothing removed");
+        }
+        return Ok(crate::cli::exit::FAILED);
+    }
+    rm::execute(&vault, &targets).await?;
+    if out.json {
+        output::json(&serde_json::json!({ "removed": targets }))?;
+    } else if !out.quiet {
+        for t in &targets {
+            output::line(format!("removed {}@{}", t.name, t.version))?;
+        }
+    }
+    Ok(0)
+}

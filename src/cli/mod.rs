@@ -1,0 +1,189 @@
+//! The command-line edge: parse arguments, resolve settings, run one command, render its result
+//! as text or JSON, and turn any error into a one-line message and an exit code.
+
+pub mod args;
+pub mod commands;
+pub mod exit;
+pub mod generate;
+pub mod output;
+pub mod progress;
+pub mod settings;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::backend::{self, Stack};
+use crate::error::{Error, ErrorKind};
+use crate::report::Reporter;
+use crate::store::Vault;
+use args::{Cli, Command};
+use progress::CliReporter;
+use settings::Settings;
+
+/// What every command gets: the settings and the reporter.
+pub struct Ctx {
+    /// Resolved settings.
+    pub settings: Settings,
+    /// Progress sink.
+    pub reporter: Arc<dyn Reporter>,
+}
+
+impl Ctx {
+    /// Builds the backend stack of the configured vault.
+    pub fn stack(&self) -> crate::Result<Stack> {
+        backend::build(&self.settings.location.backend)
+    }
+
+    /// Opens the configured vault; the embedded default vault is created on first use.
+    pub async fn vault(&self) -> crate::Result<(Arc<Vault>, Stack)> {
+        let stack = self.stack()?;
+        let vault = match Vault::open(Arc::clone(&stack.backend)).await {
+            Err(e)
+                if e.kind() == ErrorKind::NotFound && self.settings.location.embedded_default =>
+            {
+                let chunker = self.settings.chunker.unwrap_or_default();
+                Vault::init(Arc::clone(&stack.backend), chunker).await?.0
+            }
+            other => other?,
+        };
+        Ok((Arc::new(vault), stack))
+    }
+
+    /// Asks the user to confirm `question`; without a terminal, `--yes` is required.
+    pub fn confirm(&self, question: &str) -> crate::Result<bool> {
+        let o = &self.settings.output;
+        if o.yes {
+            return Ok(true);
+        }
+        if !o.interactive || o.json {
+            return Err(Error::config(
+                "refusing to proceed without confirmation: stdin is not a terminal; pass --yes",
+            ));
+        }
+        dialoguer::Confirm::new()
+            .with_prompt(question)
+            .default(false)
+            .interact()
+            .map_err(|e| Error::config(format!("could not read the confirmation: {e}")))
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("ldv={default},llm_data_vault={default}"))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(
+            std::env::var_os("NO_COLOR").is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
+        .without_time()
+        .try_init();
+}
+
+/// Whether the error (or one of its causes) is a closed pipe on our output, which is not a
+/// failure: `ldv cat x | head` is fine.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn exit_code_of(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<Error>() {
+        Some(e) => exit::code(e.kind()),
+        None => exit::FAILED,
+    }
+}
+
+fn report_error(err: &anyhow::Error, json: bool) -> u8 {
+    let code = exit_code_of(err);
+    let message = match err.downcast_ref::<Error>() {
+        Some(e) => e.to_string(),
+        None => err.to_string(),
+    };
+    let message = message.replace('\n', " ");
+    if json {
+        let kind = err.downcast_ref::<Error>().map(Error::kind);
+        let _ = output::json(&serde_json::json!({
+            "error": { "kind": kind, "message": message, "exit_code": code }
+        }));
+    }
+    eprintln!("ldv: error: {message}");
+    code
+}
+
+async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Init(a) => commands::init::run(ctx, a).await,
+        Command::Put(a) => commands::put::run(ctx, a).await,
+        Command::Get(a) => commands::get::run(ctx, a).await,
+        Command::Cat(a) => commands::cat::run(ctx, a).await,
+        Command::Ls(a) => commands::ls::run(ctx, a).await,
+        Command::Rm(a) => commands::rm::run(ctx, a).await,
+        Command::Stat(a) => commands::stat::run(ctx, a).await,
+        Command::Health => commands::health::run(ctx).await,
+        Command::Completions(a) => commands::completions::run(a),
+    }
+}
+
+/// Runs ldv with the process arguments and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose, cli.global.quiet);
+    let json = cli.global.json;
+    let settings = match Settings::resolve(&cli.global) {
+        Ok(s) => s,
+        Err(e) => return ExitCode::from(report_error(&e.into(), json)),
+    };
+    let reporter = Arc::new(CliReporter::new(settings.output.progress));
+    let ctx = Ctx {
+        settings,
+        reporter: Arc::clone(&reporter) as Arc<dyn Reporter>,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let err = Error::new(
+                ErrorKind::BackendError,
+                format!("cannot start the runtime: {e}"),
+            );
+            return ExitCode::from(report_error(&err.into(), json));
+        }
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = dispatch(&ctx, cli.command) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    reporter.on_done();
+    let code = match outcome {
+        None => {
+            eprintln!("ldv: interrupted");
+            exit::INTERRUPTED
+        }
+        Some(Ok(code)) => code,
+        Some(Err(e)) if is_broken_pipe(&e) => exit::OK,
+        Some(Err(e)) => report_error(&e, json),
+    };
+    // Blocking tasks of an interrupted or failed command must not keep the process alive.
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}

@@ -1,0 +1,31 @@
+//! Rendering at the edge: JSON documents on stdout, human text on stdout, and the small
+//! formatting helpers (sizes, rates) the text uses.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+/// Prints `value` as one JSON document on stdout.
+pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Prints one line of text on stdout.
+pub fn line(text: impl std::fmt::Display) -> anyhow::Result<()> {
+    writeln!(std::io::stdout().lock(), "{text}")?;
+    Ok(())
+}
+
+/// `1.5 MiB`-style size.
+pub fn size(bytes: u64) -> String {
+    bytesize::ByteSize(bytes).display().iec().to_string()
+}
+
+/// `512.0 MiB/s`-style rate over `elapsed_ms`.
+pub fn rate(bytes: u64, elapsed_ms: u64) -> String {
+    let per_sec = bytes as f64 * 1000.0 / elapsed_ms.max(1) as f64;
+    format!("{}/s", size(per_sec as u64))
+}

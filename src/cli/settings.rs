@@ -1,0 +1,233 @@
+//! Settings resolution: flag > environment (clap reads `LDV_*`) > profile > built-in default,
+//! validated once. The result is plain data the commands use; nothing below the CLI sees clap.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use crate::backend::BackendConfig;
+use crate::backend::local::LocalConfig;
+use crate::config::{BackendSpec, LoadedConfig, Profile};
+use crate::error::{Error, Result};
+use crate::store::chunker::ChunkerConfig;
+
+use super::args::GlobalArgs;
+
+/// Default number of chunks in flight.
+pub const DEFAULT_PARALLEL: usize = 8;
+
+/// How output should look.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputSettings {
+    /// One JSON document on stdout.
+    pub json: bool,
+    /// Errors only.
+    pub quiet: bool,
+    /// Verbosity level (0 = warnings).
+    pub verbose: u8,
+    /// Show progress bars.
+    pub progress: bool,
+    /// Assume yes at confirmations.
+    pub yes: bool,
+    /// Stdin and stderr are terminals, so questions can be asked.
+    pub interactive: bool,
+}
+
+/// Where the vault is and how it was chosen.
+#[derive(Debug, Clone)]
+pub struct VaultLocation {
+    /// The backend to build.
+    pub backend: BackendConfig,
+    /// The built-in default vault in the user's data directory (created on first use).
+    pub embedded_default: bool,
+}
+
+/// Everything a command needs, resolved and checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Output behaviour.
+    pub output: OutputSettings,
+    /// Chunks (and small files) in flight.
+    pub parallel: usize,
+    /// The vault.
+    pub location: VaultLocation,
+    /// The profile's chunking, if it sets one (else the vault's default applies).
+    pub chunker: Option<ChunkerConfig>,
+    /// The config file in effect or where a new one would be written.
+    pub config_path: PathBuf,
+    /// The profile in use, if any.
+    pub profile: Option<String>,
+}
+
+/// The default config file path: `$XDG_CONFIG_HOME/ldv/config.toml` or the platform equivalent.
+pub fn default_config_path() -> Result<PathBuf> {
+    Ok(project_dirs()?.config_dir().join("config.toml"))
+}
+
+/// The embedded default vault: `$XDG_DATA_HOME/ldv/vault` or the platform equivalent.
+pub fn default_vault_path() -> Result<PathBuf> {
+    Ok(project_dirs()?.data_dir().join("vault"))
+}
+
+fn project_dirs() -> Result<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "ldv").ok_or_else(|| {
+        Error::config("cannot find a home directory for the default config and vault; set HOME or use --vault")
+    })
+}
+
+/// Parses a vault URL: `file:///abs/path` or a plain path; cloud schemes are not in this build.
+pub fn parse_vault_url(url: &str) -> Result<BackendConfig> {
+    if let Some((scheme, _)) = url.split_once("://") {
+        return match scheme {
+            "file" => {
+                let path = &url["file://".len()..];
+                if !path.starts_with('/') {
+                    return Err(Error::config(format!(
+                        "vault URL {url:?}: file URLs need an absolute path (file:///path)"
+                    )));
+                }
+                Ok(BackendConfig::Local(LocalConfig::new(path)))
+            }
+            "s3" | "az" | "gs" => Err(Error::config(format!(
+                "vault URL {url:?}: the {scheme}:// backend is not supported yet by this ldv (supported: file://)"
+            ))),
+            _ => Err(Error::config(format!(
+                "vault URL {url:?}: unknown scheme {scheme:?} (supported: file://)"
+            ))),
+        };
+    }
+    if url.is_empty() {
+        return Err(Error::config("vault URL is empty"));
+    }
+    let path = Path::new(url);
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Error::io("read current directory", ".", e))?
+            .join(path)
+    };
+    Ok(BackendConfig::Local(LocalConfig::new(abs)))
+}
+
+impl Settings {
+    /// Resolves the global flags, the environment and the profile file into settings.
+    pub fn resolve(global: &GlobalArgs) -> Result<Self> {
+        let (config_path, explicit_config) = match &global.config {
+            Some(p) => (p.clone(), true),
+            None => (default_config_path()?, false),
+        };
+        let loaded = if explicit_config || config_path.exists() {
+            Some(LoadedConfig::load(&config_path)?)
+        } else {
+            None
+        };
+        let profile_name = global
+            .profile
+            .clone()
+            .or_else(|| loaded.as_ref().and_then(|c| c.file.default_profile.clone()));
+        let profile: Option<&Profile> = match (&profile_name, &loaded) {
+            (None, _) => None,
+            (Some(name), Some(c)) => Some(c.file.profiles.get(name).ok_or_else(|| {
+                let known: Vec<&str> = c.file.profiles.keys().map(String::as_str).collect();
+                Error::config(format!(
+                    "unknown profile {name:?} in {} (known: {})",
+                    c.path.display(),
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })?),
+            (Some(name), None) => {
+                return Err(Error::config(format!(
+                    "unknown profile {name:?}: there is no config file at {}",
+                    config_path.display()
+                )));
+            }
+        };
+
+        let location = match &global.vault {
+            Some(url) => VaultLocation {
+                backend: parse_vault_url(url)?,
+                embedded_default: false,
+            },
+            None => match profile
+                .and_then(|p| p.backend.as_ref())
+                .map(|b| b.get_ref())
+            {
+                Some(BackendSpec::Local(c)) => {
+                    let mut c = c.clone();
+                    if !c.path.is_absolute() {
+                        // Relative paths in a profile are relative to the profile file.
+                        let base = config_path.parent().unwrap_or(Path::new("/"));
+                        c.path = base.join(&c.path);
+                    }
+                    VaultLocation {
+                        backend: BackendConfig::Local(c),
+                        embedded_default: false,
+                    }
+                }
+                Some(_) => unreachable!("unsupported backends are refused when the file is loaded"),
+                None => VaultLocation {
+                    backend: BackendConfig::Local(LocalConfig::new(default_vault_path()?)),
+                    embedded_default: true,
+                },
+            },
+        };
+
+        let chunker = profile
+            .and_then(|p| p.chunking)
+            .map(|c| c.to_config())
+            .transpose()?;
+        let parallel = global
+            .parallel
+            .map(usize::from)
+            .or_else(|| profile.and_then(|p| p.transfer).and_then(|t| t.parallel))
+            .unwrap_or(DEFAULT_PARALLEL);
+
+        let stderr_tty = std::io::stderr().is_terminal();
+        let output = OutputSettings {
+            json: global.json,
+            quiet: global.quiet,
+            verbose: global.verbose,
+            progress: stderr_tty
+                && !global.quiet
+                && !global.json
+                && global.verbose == 0
+                && !global.no_progress,
+            yes: global.yes,
+            interactive: stderr_tty && std::io::stdin().is_terminal(),
+        };
+        Ok(Self {
+            output,
+            parallel,
+            location,
+            chunker,
+            config_path,
+            profile: profile_name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_urls_are_parsed_or_refused_clearly() {
+        assert_eq!(
+            parse_vault_url("file:///tmp/v").unwrap(),
+            BackendConfig::Local(LocalConfig::new("/tmp/v"))
+        );
+        for (url, needle) in [
+            ("s3://bucket/p", "not supported yet"),
+            ("file://rel", "absolute"),
+            ("ftp://x", "unknown scheme"),
+            ("", "empty"),
+        ] {
+            let e = parse_vault_url(url).unwrap_err();
+            assert!(e.message().contains(needle), "{url}: {e}");
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! `get` and `cat`: read a version back, in order, verifying every chunk against its id and the
+//! whole content against the manifest's SHA-256. Chunks are fetched `parallel` at a time; writing
+//! and whole-content hashing run on their own threads. `get` writes a temp file beside the
+//! destination and renames it into place only after everything checked out; `cat` streams to a
+//! writer and stops at the first bad chunk.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::report::Reporter;
+use crate::store::Vault;
+use crate::store::layout::ObjectRef;
+use crate::store::manifest::Manifest;
+
+/// What one get wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct GetReceipt {
+    /// Object name.
+    pub name: String,
+    /// Version read.
+    pub version: String,
+    /// Where the content went.
+    pub path: String,
+    /// Bytes written.
+    pub size: u64,
+    /// Verified SHA-256 of the content.
+    pub sha256: String,
+    /// Chunks read and verified.
+    pub chunks: u64,
+    /// Wall time in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// What a multi-object get wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct GetSummary {
+    /// One receipt per object.
+    pub objects: Vec<GetReceipt>,
+    /// Objects written.
+    pub files: u64,
+    /// Total bytes written.
+    pub size: u64,
+    /// Wall time in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+fn task_failed(e: tokio::task::JoinError) -> Error {
+    Error::new(
+        ErrorKind::BackendError,
+        format!("internal task failed: {e}"),
+    )
+}
+
+/// Streams the bytes `start..end` of `manifest`'s content to `sink`, in order, verifying each
+/// chunk; when the range is the whole content the SHA-256 is checked too and returned.
+async fn pump<W: Write + Send + 'static>(
+    vault: &Arc<Vault>,
+    manifest: &Manifest,
+    (start, end): (u64, u64),
+    parallel: usize,
+    sink: W,
+    sink_name: String,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<(W, Option<String>)> {
+    let whole = start == 0 && end == manifest.size;
+    let (write_tx, write_rx) = mpsc::sync_channel::<Bytes>(4);
+    let writer = std::thread::spawn(move || -> Result<W> {
+        let mut sink = sink;
+        for piece in write_rx {
+            sink.write_all(&piece)
+                .map_err(|e| Error::io("write", &sink_name, e))?;
+        }
+        sink.flush()
+            .map_err(|e| Error::io("write", &sink_name, e))?;
+        Ok(sink)
+    });
+    let (hash_tx, hasher) = if whole {
+        let (tx, rx) = mpsc::sync_channel::<Bytes>(4);
+        let handle = std::thread::spawn(move || {
+            let mut h = Sha256::new();
+            for piece in rx {
+                h.update(&piece);
+            }
+            hex::encode(h.finalize())
+        });
+        (Some(tx), Some(handle))
+    } else {
+        (None, None)
+    };
+
+    let range = manifest.chunks_in(start, end);
+    let fetched = futures::stream::iter(manifest.chunks[range].iter().copied())
+        .map(|c| {
+            let vault = Arc::clone(vault);
+            async move { vault.get_chunk(c.id, c.size).await.map(|data| (c, data)) }
+        })
+        .buffered(parallel.max(1));
+    let streamed = fetched
+        .try_for_each(|(c, data)| {
+            let from = start.saturating_sub(c.offset).min(c.size) as usize;
+            let to = (end.min(c.offset + c.size) - c.offset) as usize;
+            let piece = data.slice(from..to);
+            let len = piece.len() as u64;
+            let sent = hash_tx
+                .as_ref()
+                .is_none_or(|tx| tx.send(piece.clone()).is_ok())
+                && write_tx.send(piece).is_ok();
+            reporter.on_bytes(len);
+            futures::future::ready(if sent {
+                Ok(())
+            } else {
+                // The writer stopped: its own error says why.
+                Err(Error::new(ErrorKind::BackendError, "output closed"))
+            })
+        })
+        .await;
+    drop(write_tx);
+    drop(hash_tx);
+    let written = writer
+        .join()
+        .map_err(|_| Error::new(ErrorKind::BackendError, "internal writer thread failed"))?;
+    let digest =
+        match hasher {
+            Some(h) => Some(h.join().map_err(|_| {
+                Error::new(ErrorKind::BackendError, "internal hashing thread failed")
+            })?),
+            None => None,
+        };
+    // A chunk error comes first: it is the cause when the writer saw a closed channel.
+    streamed?;
+    let sink = written?;
+    if let Some(d) = &digest {
+        if *d != manifest.sha256 {
+            return Err(Error::integrity(
+                format!("{}@{}", manifest.name, manifest.version),
+                format!(
+                    "content SHA-256 is {d}, the manifest says {}",
+                    manifest.sha256
+                ),
+            ));
+        }
+    }
+    Ok((sink, digest))
+}
+
+/// Writes a version's content (or the byte range `start..end` of it) to `out`, verified.
+pub async fn cat<W: Write + Send + 'static>(
+    vault: &Arc<Vault>,
+    manifest: &Manifest,
+    range: Option<(u64, u64)>,
+    parallel: usize,
+    out: W,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<u64> {
+    let (start, end) = match range {
+        Some((s, e)) => (
+            s.min(manifest.size),
+            e.min(manifest.size).max(s.min(manifest.size)),
+        ),
+        None => (0, manifest.size),
+    };
+    reporter.on_start(Some(end - start), None);
+    pump(
+        vault,
+        manifest,
+        (start, end),
+        parallel,
+        out,
+        "stdout".into(),
+        reporter,
+    )
+    .await?;
+    Ok(end - start)
+}
+
+/// Writes a version to `dest` atomically: a temp file in the same directory, fsynced, renamed
+/// into place only once every chunk and the whole content checked out.
+pub async fn get_to_path(
+    vault: &Arc<Vault>,
+    manifest: &Manifest,
+    dest: &Path,
+    parallel: usize,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<GetReceipt> {
+    let started = Instant::now();
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = {
+        use std::os::unix::fs::PermissionsExt;
+        tempfile::Builder::new()
+            .prefix(&format!(".{file_name}.ldv-tmp."))
+            .permissions(std::fs::Permissions::from_mode(0o666))
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io("create file in", dir.display(), e))?
+    };
+    let shown = dest.display().to_string();
+    let (tmp, digest) = pump(
+        vault,
+        manifest,
+        (0, manifest.size),
+        parallel,
+        tmp,
+        shown.clone(),
+        reporter,
+    )
+    .await?;
+    let digest = digest.expect("a whole-content read always computes the digest");
+    let dest_owned = dest.to_path_buf();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("fsync", dest_owned.display(), e))?;
+        tmp.persist(&dest_owned)
+            .map_err(|e| Error::io("rename into", dest_owned.display(), e.error))?;
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io("fsync directory", dir.display(), e))
+    })
+    .await
+    .map_err(task_failed)??;
+    reporter.on_file_done(&manifest.name);
+    Ok(GetReceipt {
+        name: manifest.name.clone(),
+        version: manifest.version.clone(),
+        path: shown,
+        size: manifest.size,
+        sha256: digest,
+        chunks: manifest.chunks.len() as u64,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+/// The newest version of every object whose name starts with `prefix/`.
+pub async fn tree(vault: &Vault, prefix: &str) -> Result<Vec<ObjectRef>> {
+    let below = format!("{}/", prefix.trim_end_matches('/'));
+    let mut newest: Vec<ObjectRef> = Vec::new();
+    for (name, version) in vault.list_versions(&below).await? {
+        match newest.last_mut() {
+            Some(last) if last.name == name => last.version = Some(version),
+            _ => newest.push(ObjectRef {
+                name,
+                version: Some(version),
+            }),
+        }
+    }
+    Ok(newest)
+}
+
+/// Writes each object of `refs` (all under `prefix/`) to `dest/<path below prefix>`, creating
+/// directories as needed; objects go `parallel` at a time, one chunk stream each.
+pub async fn get_tree(
+    vault: &Arc<Vault>,
+    prefix: &str,
+    refs: Vec<ObjectRef>,
+    dest: &Path,
+    parallel: usize,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<GetSummary> {
+    let started = Instant::now();
+    let below = format!("{}/", prefix.trim_end_matches('/'));
+    let manifests: Vec<Manifest> = futures::stream::iter(refs.iter())
+        .map(|r| vault.resolve(r))
+        .buffered(parallel.max(1))
+        .try_collect()
+        .await?;
+    let total: u64 = manifests.iter().map(|m| m.size).sum();
+    reporter.on_start(Some(total), Some(manifests.len() as u64));
+    // Single-chunk objects go `parallel` at a time; larger ones one after another, each already
+    // fetching `parallel` chunks at once, so memory stays bounded by `parallel` chunks.
+    let (small, large): (Vec<&Manifest>, Vec<&Manifest>) =
+        manifests.iter().partition(|m| m.chunks.len() <= 1);
+    let one = |m: &'_ Manifest| {
+        // Names passed validation, so the relative part cannot climb out of `dest`.
+        let rel = m.name.strip_prefix(&below).unwrap_or(&m.name);
+        let path = dest.join(rel);
+        let m = m.clone();
+        async move {
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(|e| Error::io("create directory", parent.display(), e))?;
+            }
+            get_to_path(vault, &m, &path, parallel, reporter).await
+        }
+    };
+    let mut objects: Vec<GetReceipt> = futures::stream::iter(small)
+        .map(one)
+        .buffer_unordered(parallel.max(1))
+        .try_collect()
+        .await?;
+    for m in large {
+        objects.push(one(m).await?);
+    }
+    objects.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(GetSummary {
+        files: objects.len() as u64,
+        size: objects.iter().map(|o| o.size).sum(),
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        objects,
+    })
+}

@@ -1,0 +1,393 @@
+//! `put`: stream a file, a directory tree or a reader into the vault as a new version. Chunking
+//! and reading run on one thread, the whole-content SHA-256 on another, and chunk hashing and
+//! uploads on the runtime with at most `parallel` chunks in flight, so memory stays bounded by
+//! about `parallel` × the largest chunk whatever the input size. The manifest is written only
+//! after every chunk is stored: an interrupted put leaves no visible version.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::report::Reporter;
+use crate::store::chunker::{Chunker, ChunkerConfig};
+use crate::store::layout::{self, ChunkId};
+use crate::store::manifest::{ChunkRef, MANIFEST_FORMAT, Manifest};
+use crate::store::{ChunkWrite, Vault};
+
+/// Settings of a put.
+#[derive(Debug, Clone)]
+pub struct PutOptions {
+    /// Chunks (and small files) in flight at once.
+    pub parallel: usize,
+    /// How to split content into chunks.
+    pub chunker: ChunkerConfig,
+    /// MIME type recorded in the manifest.
+    pub content_type: Option<String>,
+    /// User metadata recorded in the manifest.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What one put stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct PutReceipt {
+    /// Object name.
+    pub name: String,
+    /// The new version.
+    pub version: String,
+    /// Content length in bytes.
+    pub size: u64,
+    /// SHA-256 of the content (compare with `sha256sum`).
+    pub sha256: String,
+    /// Chunks in the version.
+    pub chunks: u64,
+    /// Chunks this put uploaded.
+    pub new_chunks: u64,
+    /// Chunks the vault already held.
+    pub existing_chunks: u64,
+    /// Bytes written to the backend (framed chunks and the manifest excluded).
+    pub bytes_uploaded: u64,
+    /// Content bytes that did not need uploading.
+    pub bytes_deduplicated: u64,
+    /// Wall time of the put in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// What a multi-file put stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct PutSummary {
+    /// One receipt per file, in name order.
+    pub objects: Vec<PutReceipt>,
+    /// Files stored.
+    pub files: u64,
+    /// Total content bytes.
+    pub size: u64,
+    /// Total chunks uploaded.
+    pub new_chunks: u64,
+    /// Total bytes uploaded.
+    pub bytes_uploaded: u64,
+    /// Total content bytes deduplicated.
+    pub bytes_deduplicated: u64,
+    /// Wall time in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// One source to store under one name.
+#[derive(Debug, Clone)]
+pub struct FileJob {
+    /// Path on disk.
+    pub path: PathBuf,
+    /// Object name.
+    pub name: String,
+    /// Size when planned.
+    pub size: u64,
+}
+
+#[derive(Default)]
+struct Tally {
+    chunks: u64,
+    new_chunks: u64,
+    bytes_uploaded: u64,
+    bytes_deduplicated: u64,
+}
+
+impl Tally {
+    fn add(&mut self, size: u64, write: ChunkWrite) {
+        self.chunks += 1;
+        match write {
+            ChunkWrite::Uploaded(stored) => {
+                self.new_chunks += 1;
+                self.bytes_uploaded += stored;
+            }
+            ChunkWrite::Existed => self.bytes_deduplicated += size,
+        }
+    }
+}
+
+fn millis(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn task_failed(e: tokio::task::JoinError) -> Error {
+    Error::new(
+        ErrorKind::BackendError,
+        format!("internal task failed: {e}"),
+    )
+}
+
+/// Stores everything `source` yields as a new version of `name`; `what` names the source in
+/// errors (a path, or "stdin").
+pub async fn put_reader(
+    vault: &Arc<Vault>,
+    name: &str,
+    what: &str,
+    source: Box<dyn Read + Send>,
+    opts: &PutOptions,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<PutReceipt> {
+    layout::validate_name(name)?;
+    opts.chunker.validate()?;
+    let started = Instant::now();
+
+    // Whole-content digest on its own thread, fed the chunks in order.
+    let (hash_tx, hash_rx) = mpsc::sync_channel::<Bytes>(4);
+    let hasher = std::thread::spawn(move || {
+        let mut h = Sha256::new();
+        for chunk in hash_rx {
+            h.update(&chunk);
+        }
+        hex::encode(h.finalize())
+    });
+
+    // Reading and chunking on a blocking thread, feeding a bounded queue.
+    let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+    let config = opts.chunker;
+    let source_name = what.to_owned();
+    let chunker = tokio::task::spawn_blocking(move || -> Result<()> {
+        for chunk in Chunker::new(config, source) {
+            let chunk = chunk.map_err(|e| Error::io("read", &source_name, e))?;
+            if hash_tx.send(chunk.clone()).is_err() || chunk_tx.blocking_send(chunk).is_err() {
+                // The consumer stopped (it failed); its error is the one to report.
+                break;
+            }
+        }
+        Ok(())
+    });
+
+    let stored: Result<Vec<(ChunkRef, ChunkWrite)>> =
+        tokio_stream::wrappers::ReceiverStream::new(chunk_rx)
+            .map(|data| {
+                let vault = Arc::clone(vault);
+                let reporter = Arc::clone(reporter);
+                async move {
+                    let size = data.len() as u64;
+                    let d = data.clone();
+                    let id = tokio::task::spawn_blocking(move || ChunkId::of(&d))
+                        .await
+                        .map_err(task_failed)?;
+                    let write = vault.put_chunk(id, data).await?;
+                    reporter.on_bytes(size);
+                    Ok((
+                        ChunkRef {
+                            offset: 0,
+                            size,
+                            id,
+                        },
+                        write,
+                    ))
+                }
+            })
+            .buffered(opts.parallel.max(1))
+            .try_collect()
+            .await;
+    let chunked = chunker.await.map_err(task_failed)?;
+    let stored = stored?;
+    chunked?;
+    let sha256 = hasher
+        .join()
+        .map_err(|_| Error::new(ErrorKind::BackendError, "internal hashing thread failed"))?;
+
+    let mut tally = Tally::default();
+    let mut chunks = Vec::with_capacity(stored.len());
+    let mut offset = 0;
+    for (mut c, write) in stored {
+        c.offset = offset;
+        offset += c.size;
+        tally.add(c.size, write);
+        chunks.push(c);
+    }
+    commit(vault, name, offset, sha256, chunks, tally, opts, started).await
+}
+
+/// Stores a small file's content, known to be a single chunk, without the pipeline.
+async fn put_small(
+    vault: &Arc<Vault>,
+    job: &FileJob,
+    opts: &PutOptions,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<PutReceipt> {
+    let started = Instant::now();
+    let path = job.path.clone();
+    let (data, id) = tokio::task::spawn_blocking(move || -> Result<(Bytes, ChunkId)> {
+        let data = std::fs::read(&path).map_err(|e| Error::io("read", path.display(), e))?;
+        let id = ChunkId::of(&data);
+        Ok((Bytes::from(data), id))
+    })
+    .await
+    .map_err(task_failed)??;
+    let size = data.len() as u64;
+    let mut tally = Tally::default();
+    let mut chunks = Vec::new();
+    if size > 0 {
+        let write = vault.put_chunk(id, data).await?;
+        tally.add(size, write);
+        chunks.push(ChunkRef {
+            offset: 0,
+            size,
+            id,
+        });
+    }
+    reporter.on_bytes(size);
+    // For a single chunk, the chunk id is the SHA-256 of the whole content.
+    let sha256 = if size > 0 {
+        id.to_hex()
+    } else {
+        hex::encode(Sha256::digest([]))
+    };
+    commit(vault, &job.name, size, sha256, chunks, tally, opts, started).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn commit(
+    vault: &Vault,
+    name: &str,
+    size: u64,
+    sha256: String,
+    chunks: Vec<ChunkRef>,
+    tally: Tally,
+    opts: &PutOptions,
+    started: Instant,
+) -> Result<PutReceipt> {
+    let mut manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        name: name.to_owned(),
+        version: String::new(),
+        size,
+        sha256,
+        chunker: opts.chunker,
+        created_at: crate::time::now_millis(),
+        content_type: opts.content_type.clone(),
+        metadata: opts.metadata.clone(),
+        chunks,
+    };
+    // A version collision needs the same millisecond and random suffix: retry with a new one.
+    for _ in 0..5 {
+        manifest.created_at = crate::time::now_millis();
+        manifest.version = layout::new_version(manifest.created_at);
+        match vault.commit(&manifest).await {
+            Err(e) if e.kind() == ErrorKind::Conflict => continue,
+            other => other?,
+        }
+        return Ok(PutReceipt {
+            name: manifest.name,
+            version: manifest.version,
+            size,
+            sha256: manifest.sha256,
+            chunks: tally.chunks,
+            new_chunks: tally.new_chunks,
+            existing_chunks: tally.chunks - tally.new_chunks,
+            bytes_uploaded: tally.bytes_uploaded,
+            bytes_deduplicated: tally.bytes_deduplicated,
+            elapsed_ms: millis(started),
+        });
+    }
+    Err(Error::new(
+        ErrorKind::Conflict,
+        format!("{name}: could not pick an unused version"),
+    ))
+}
+
+/// Stores one file as a new version of `job.name`.
+pub async fn put_file(
+    vault: &Arc<Vault>,
+    job: &FileJob,
+    opts: &PutOptions,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<PutReceipt> {
+    let receipt = if opts.chunker.is_single_chunk(job.size) {
+        put_small(vault, job, opts, reporter).await?
+    } else {
+        let file = File::open(&job.path).map_err(|e| Error::io("open", job.path.display(), e))?;
+        let what = job.path.display().to_string();
+        put_reader(vault, &job.name, &what, Box::new(file), opts, reporter).await?
+    };
+    reporter.on_file_done(&job.name);
+    Ok(receipt)
+}
+
+/// Stores many files: small ones `parallel` at a time, large ones one after another (each is
+/// already parallel inside), and sums up what was stored.
+pub async fn put_files(
+    vault: &Arc<Vault>,
+    jobs: Vec<FileJob>,
+    opts: &PutOptions,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<PutSummary> {
+    let started = Instant::now();
+    let total: u64 = jobs.iter().map(|j| j.size).sum();
+    reporter.on_start(Some(total), Some(jobs.len() as u64));
+    let (small, large): (Vec<_>, Vec<_>) = jobs
+        .into_iter()
+        .partition(|j| opts.chunker.is_single_chunk(j.size));
+    let mut objects: Vec<PutReceipt> = futures::stream::iter(small.iter())
+        .map(|job| put_file(vault, job, opts, reporter))
+        .buffer_unordered(opts.parallel.max(1))
+        .try_collect()
+        .await?;
+    for job in &large {
+        objects.push(put_file(vault, job, opts, reporter).await?);
+    }
+    objects.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(PutSummary {
+        files: objects.len() as u64,
+        size: objects.iter().map(|r| r.size).sum(),
+        new_chunks: objects.iter().map(|r| r.new_chunks).sum(),
+        bytes_uploaded: objects.iter().map(|r| r.bytes_uploaded).sum(),
+        bytes_deduplicated: objects.iter().map(|r| r.bytes_deduplicated).sum(),
+        elapsed_ms: millis(started),
+        objects,
+    })
+}
+
+/// Plans the files of a directory tree as jobs named `prefix/<relative path>`, checking up front
+/// that every file can be opened and named, so a bad tree is refused before anything is stored.
+pub fn plan_tree(root: &Path, prefix: &str, jobs: &mut Vec<FileJob>) -> Result<()> {
+    let entries =
+        std::fs::read_dir(root).map_err(|e| Error::io("read directory", root.display(), e))?;
+    let mut entries: Vec<_> = entries
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::io("read directory", root.display(), e))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let file_name = entry.file_name();
+        let Some(segment) = file_name.to_str() else {
+            return Err(Error::invalid_key(
+                &path.display().to_string(),
+                "file name is not valid UTF-8",
+            ));
+        };
+        let name = if prefix.is_empty() {
+            segment.to_owned()
+        } else {
+            format!("{prefix}/{segment}")
+        };
+        let meta = std::fs::metadata(&path).map_err(|e| Error::io("stat", path.display(), e))?;
+        if meta.is_dir() {
+            // Symlinked directories are not followed: they could form cycles.
+            let is_link = entry.file_type().map(|t| t.is_symlink()).unwrap_or(false);
+            if !is_link {
+                plan_tree(&path, &name, jobs)?;
+            }
+        } else if meta.is_file() {
+            layout::validate_name(&name)
+                .map_err(|e| e.context(format!("cannot name {}", path.display())))?;
+            File::open(&path).map_err(|e| Error::io("open", path.display(), e))?;
+            jobs.push(FileJob {
+                path,
+                name,
+                size: meta.len(),
+            });
+        }
+    }
+    Ok(())
+}

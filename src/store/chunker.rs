@@ -1,0 +1,392 @@
+//! Splitting a byte stream into chunks: content-defined (FastCDC 2020) so that an insertion only
+//! changes the chunks around it, or fixed-size (the seed's `ChunkConfig`). The chunker reads large
+//! blocks into one buffer and hands out chunks as zero-copy slices of it; it holds at most about
+//! one maximum-size chunk plus one read block, whatever the input size.
+
+use std::fmt;
+use std::io::{self, Read};
+
+use bytes::{Bytes, BytesMut};
+use fastcdc::v2020;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+
+const MIB: u64 = 1024 * 1024;
+/// Default smallest content-defined chunk.
+pub const CDC_MIN: u32 = 1024 * 1024;
+/// Default average content-defined chunk.
+pub const CDC_AVG: u32 = 4 * 1024 * 1024;
+/// Default largest content-defined chunk.
+pub const CDC_MAX: u32 = 16 * 1024 * 1024;
+/// The seed's default fixed chunk size.
+pub const FIXED_SIZE: u64 = 64 * MIB;
+/// The seed's default size below which a file is one chunk.
+pub const FIXED_THRESHOLD: u64 = 128 * MIB;
+/// Bytes requested from the source per read.
+pub const READ_BLOCK: usize = 8 * 1024 * 1024;
+/// Largest fixed chunk size and single-chunk threshold accepted, to keep memory bounded.
+pub const MAX_FIXED_CHUNK: u64 = 256 * MIB;
+
+/// How files are split into chunks; recorded in the vault descriptor and in every manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ChunkerConfig {
+    /// Content-defined chunking with FastCDC 2020 (normalization level 1).
+    Cdc {
+        /// Smallest chunk, in bytes (64 B – 1 MiB).
+        min: u32,
+        /// Target average chunk, in bytes (256 B – 4 MiB).
+        avg: u32,
+        /// Largest chunk, in bytes (1 KiB – 16 MiB).
+        max: u32,
+    },
+    /// Fixed-size chunks (the seed's `ChunkConfig`).
+    Fixed {
+        /// Size of every chunk but the last.
+        size: u64,
+        /// Inputs smaller than this are stored as one chunk.
+        min_chunk_threshold: u64,
+    },
+}
+
+impl Default for ChunkerConfig {
+    fn default() -> Self {
+        Self::Cdc {
+            min: CDC_MIN,
+            avg: CDC_AVG,
+            max: CDC_MAX,
+        }
+    }
+}
+
+impl ChunkerConfig {
+    /// The seed's fixed-size defaults: 64 MiB chunks, files under 128 MiB kept whole.
+    pub fn fixed_default() -> Self {
+        Self::Fixed {
+            size: FIXED_SIZE,
+            min_chunk_threshold: FIXED_THRESHOLD,
+        }
+    }
+
+    /// Checks the parameters, naming the one that is out of range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::new(ErrorKind::ChunkingError, msg));
+        match *self {
+            Self::Cdc { min, avg, max } => {
+                if !(v2020::MINIMUM_MIN..=v2020::MINIMUM_MAX).contains(&min) {
+                    return bad(format!("chunking.min {min} must be between 64 B and 1 MiB"));
+                }
+                if !(v2020::AVERAGE_MIN..=v2020::AVERAGE_MAX).contains(&avg) {
+                    return bad(format!(
+                        "chunking.avg {avg} must be between 256 B and 4 MiB"
+                    ));
+                }
+                if !(v2020::MAXIMUM_MIN..=v2020::MAXIMUM_MAX).contains(&max) {
+                    return bad(format!(
+                        "chunking.max {max} must be between 1 KiB and 16 MiB"
+                    ));
+                }
+                if !(min <= avg && avg <= max) {
+                    return bad(format!(
+                        "chunking sizes must satisfy min <= avg <= max (got {min}, {avg}, {max})"
+                    ));
+                }
+            }
+            Self::Fixed {
+                size,
+                min_chunk_threshold,
+            } => {
+                if size == 0 || size > MAX_FIXED_CHUNK {
+                    return bad(format!(
+                        "chunking.size {size} must be between 1 B and 256 MiB"
+                    ));
+                }
+                if min_chunk_threshold > MAX_FIXED_CHUNK {
+                    return bad(format!(
+                        "chunking.min_chunk_threshold {min_chunk_threshold} must be at most 256 MiB"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The largest chunk this configuration can produce, in bytes.
+    pub fn max_chunk(&self) -> usize {
+        let max = match *self {
+            Self::Cdc { max, .. } => u64::from(max),
+            Self::Fixed {
+                size,
+                min_chunk_threshold,
+            } => size.max(min_chunk_threshold),
+        };
+        usize::try_from(max).expect("validated chunk sizes fit in memory")
+    }
+
+    /// Whether an input of `len` bytes is certainly stored as exactly one chunk.
+    pub fn is_single_chunk(&self, len: u64) -> bool {
+        match *self {
+            Self::Cdc { min, .. } => len <= u64::from(min),
+            Self::Fixed {
+                size,
+                min_chunk_threshold,
+            } => len < min_chunk_threshold || len <= size,
+        }
+    }
+}
+
+impl fmt::Display for ChunkerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let size = |b: u64| bytesize::ByteSize(b).display().iec().to_string();
+        match *self {
+            Self::Cdc { min, avg, max } => write!(
+                f,
+                "cdc (min {}, avg {}, max {})",
+                size(min.into()),
+                size(avg.into()),
+                size(max.into())
+            ),
+            Self::Fixed {
+                size: s,
+                min_chunk_threshold,
+            } => write!(
+                f,
+                "fixed ({}, whole below {})",
+                size(s),
+                size(min_chunk_threshold)
+            ),
+        }
+    }
+}
+
+/// Cuts a reader into chunks according to a [`ChunkerConfig`].
+pub struct Chunker<R> {
+    source: R,
+    config: ChunkerConfig,
+    masks: (u64, u64),
+    buf: BytesMut,
+    eof: bool,
+    started: bool,
+    whole: bool,
+}
+
+impl<R: Read> Chunker<R> {
+    /// A chunker over `source`; the config must have passed [`ChunkerConfig::validate`].
+    pub fn new(config: ChunkerConfig, source: R) -> Self {
+        let masks = match config {
+            ChunkerConfig::Cdc { avg, .. } => {
+                // FastCDC normalization level 1, as `v2020::FastCDC::new` uses.
+                let bits = v2020::logarithm2(avg);
+                (
+                    v2020::MASKS[(bits + 1) as usize],
+                    v2020::MASKS[(bits - 1) as usize],
+                )
+            }
+            ChunkerConfig::Fixed { .. } => (0, 0),
+        };
+        Self {
+            source,
+            config,
+            masks,
+            buf: BytesMut::new(),
+            eof: false,
+            started: false,
+            whole: false,
+        }
+    }
+
+    /// Reads until the buffer holds at least `want` bytes or the source ends.
+    fn fill(&mut self, want: usize) -> io::Result<()> {
+        while self.buf.len() < want && !self.eof {
+            let len = self.buf.len();
+            let grow = READ_BLOCK.max(want - len);
+            self.buf.reserve(grow);
+            self.buf.resize(len + grow, 0);
+            let read = loop {
+                match self.source.read(&mut self.buf[len..]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            match read {
+                Ok(0) => {
+                    self.buf.truncate(len);
+                    self.eof = true;
+                }
+                Ok(n) => self.buf.truncate(len + n),
+                Err(e) => {
+                    self.buf.truncate(len);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next chunk, or `None` at the end of the input.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+        let cut = match self.config {
+            ChunkerConfig::Cdc { min, avg, max } => {
+                self.fill(max as usize)?;
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                let (mask_s, mask_l) = self.masks;
+                v2020::cut(
+                    &self.buf,
+                    min as usize,
+                    avg as usize,
+                    max as usize,
+                    mask_s,
+                    mask_l,
+                    mask_s << 1,
+                    mask_l << 1,
+                )
+                .1
+            }
+            ChunkerConfig::Fixed {
+                size,
+                min_chunk_threshold,
+            } => {
+                let size = size as usize;
+                if !self.started {
+                    self.started = true;
+                    self.fill(min_chunk_threshold as usize)?;
+                    self.whole = self.eof && self.buf.len() < min_chunk_threshold as usize;
+                }
+                if self.whole {
+                    self.buf.len()
+                } else {
+                    self.fill(size)?;
+                    self.buf.len().min(size)
+                }
+            }
+        };
+        if cut == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.buf.split_to(cut).freeze()))
+    }
+}
+
+impl<R: Read> Iterator for Chunker<R> {
+    type Item = io::Result<Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_chunk().transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn small_cdc() -> ChunkerConfig {
+        ChunkerConfig::Cdc {
+            min: 256,
+            avg: 1024,
+            max: 4096,
+        }
+    }
+
+    fn chunks(config: ChunkerConfig, data: &[u8]) -> Vec<Bytes> {
+        Chunker::new(config, data)
+            .collect::<io::Result<_>>()
+            .unwrap()
+    }
+
+    /// A reader that returns at most `step` bytes per call, to exercise refills.
+    struct Trickle<'a>(&'a [u8], usize);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(self.1);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn cdc_chunks_concatenate_to_the_input_within_bounds(
+            data in proptest::collection::vec(any::<u8>(), 0..40_000),
+            step in 1usize..5000,
+        ) {
+            let config = small_cdc();
+            let got: Vec<Bytes> = Chunker::new(config, Trickle(&data, step)).collect::<io::Result<_>>().unwrap();
+            prop_assert_eq!(got.concat(), data.clone());
+            for (i, c) in got.iter().enumerate() {
+                prop_assert!(c.len() <= 4096);
+                if i + 1 < got.len() { prop_assert!(c.len() >= 256); }
+            }
+            // Boundaries depend on content only, not on how the reader delivers it.
+            prop_assert_eq!(got, chunks(config, &data));
+        }
+
+        #[test]
+        fn fixed_chunks_have_the_configured_size(
+            len in 0usize..20_000, size in 1u64..3000, threshold in 0u64..10_000,
+        ) {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let config = ChunkerConfig::Fixed { size, min_chunk_threshold: threshold };
+            let got = chunks(config, &data);
+            prop_assert_eq!(got.concat(), data.clone());
+            if (len as u64) < threshold {
+                prop_assert!(got.len() <= 1);
+            } else {
+                for c in &got[..got.len().saturating_sub(1)] {
+                    prop_assert_eq!(c.len() as u64, size);
+                }
+            }
+            if config.is_single_chunk(len as u64) {
+                prop_assert!(got.len() <= 1);
+            }
+        }
+    }
+
+    #[test]
+    fn an_insertion_changes_only_nearby_chunks() {
+        let mut data = vec![0u8; 200_000];
+        let mut x: u64 = 1;
+        for b in data.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        let before = chunks(small_cdc(), &data);
+        data.insert(10, 0xAB);
+        let after = chunks(small_cdc(), &data);
+        let shared = after.iter().filter(|c| before.contains(c)).count();
+        assert!(
+            shared + 3 >= after.len(),
+            "{shared} of {} shared",
+            after.len()
+        );
+    }
+
+    #[test]
+    fn out_of_range_parameters_are_rejected() {
+        assert!(ChunkerConfig::default().validate().is_ok());
+        assert!(ChunkerConfig::fixed_default().validate().is_ok());
+        let bad = ChunkerConfig::Cdc {
+            min: 1 << 20,
+            avg: 1 << 10,
+            max: 1 << 24,
+        };
+        assert!(bad.validate().is_err());
+        let bad = ChunkerConfig::Cdc {
+            min: 1 << 20,
+            avg: 1 << 22,
+            max: 1 << 25,
+        };
+        assert!(bad.validate().is_err());
+        let bad = ChunkerConfig::Fixed {
+            size: 0,
+            min_chunk_threshold: 0,
+        };
+        assert!(bad.validate().is_err());
+    }
+}
