@@ -72,7 +72,7 @@ async fn pump<W: Write + Send + 'static>(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<(W, Option<String>)> {
     let whole = start == 0 && end == manifest.size;
-    let (write_tx, write_rx) = mpsc::sync_channel::<Bytes>(4);
+    let (write_tx, write_rx) = mpsc::sync_channel::<Bytes>(2);
     let writer = std::thread::spawn(move || -> Result<W> {
         let mut sink = sink;
         for piece in write_rx {
@@ -84,7 +84,7 @@ async fn pump<W: Write + Send + 'static>(
         Ok(sink)
     });
     let (hash_tx, hasher) = if whole {
-        let (tx, rx) = mpsc::sync_channel::<Bytes>(4);
+        let (tx, rx) = mpsc::sync_channel::<Bytes>(2);
         let handle = std::thread::spawn(move || {
             let mut h = Sha256::new();
             for piece in rx {

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, ErrorKind, Result};
 use crate::report::Reporter;
 use crate::store::chunker::{Chunker, ChunkerConfig};
+use crate::store::codec::{self, PlainChunk};
 use crate::store::layout::{self, ChunkId};
 use crate::store::manifest::{ChunkRef, MANIFEST_FORMAT, Manifest};
 use crate::store::{ChunkWrite, Vault};
@@ -139,7 +140,7 @@ pub async fn put_reader(
     let started = Instant::now();
 
     // Whole-content digest on its own thread, fed the chunks in order.
-    let (hash_tx, hash_rx) = mpsc::sync_channel::<Bytes>(4);
+    let (hash_tx, hash_rx) = mpsc::sync_channel::<Bytes>(2);
     let hasher = std::thread::spawn(move || {
         let mut h = Sha256::new();
         for chunk in hash_rx {
@@ -148,14 +149,17 @@ pub async fn put_reader(
         hex::encode(h.finalize())
     });
 
-    // Reading and chunking on a blocking thread, feeding a bounded queue.
-    let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+    // Reading and chunking on a blocking thread, feeding a bounded queue. Chunks come out
+    // already framed, so storing them needs no copy.
+    let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<PlainChunk>(2);
     let config = opts.chunker;
     let source_name = what.to_owned();
     let chunker = tokio::task::spawn_blocking(move || -> Result<()> {
-        for chunk in Chunker::new(config, source) {
-            let chunk = chunk.map_err(|e| Error::io("read", &source_name, e))?;
-            if hash_tx.send(chunk.clone()).is_err() || chunk_tx.blocking_send(chunk).is_err() {
+        for cut in Chunker::new(config, source).with_prefix(&codec::PLAIN_HEADER) {
+            let cut = cut.map_err(|e| Error::io("read", &source_name, e))?;
+            let chunk = PlainChunk::from_framed(cut.buf)
+                .expect("the chunker puts the plain frame header in front of every chunk");
+            if hash_tx.send(chunk.data()).is_err() || chunk_tx.blocking_send(chunk).is_err() {
                 // The consumer stopped (it failed); its error is the one to report.
                 break;
             }
@@ -165,16 +169,16 @@ pub async fn put_reader(
 
     let stored: Result<Vec<(ChunkRef, ChunkWrite)>> =
         tokio_stream::wrappers::ReceiverStream::new(chunk_rx)
-            .map(|data| {
+            .map(|chunk| {
                 let vault = Arc::clone(vault);
                 let reporter = Arc::clone(reporter);
                 async move {
-                    let size = data.len() as u64;
-                    let d = data.clone();
-                    let id = tokio::task::spawn_blocking(move || ChunkId::of(&d))
+                    let size = chunk.len() as u64;
+                    let data = chunk.data();
+                    let id = tokio::task::spawn_blocking(move || ChunkId::of(&data))
                         .await
                         .map_err(task_failed)?;
-                    let write = vault.put_chunk(id, data).await?;
+                    let write = vault.put_chunk(id, &chunk).await?;
                     reporter.on_bytes(size);
                     Ok((
                         ChunkRef {
@@ -217,18 +221,25 @@ async fn put_small(
 ) -> Result<PutReceipt> {
     let started = Instant::now();
     let path = job.path.clone();
-    let (data, id) = tokio::task::spawn_blocking(move || -> Result<(Bytes, ChunkId)> {
-        let data = std::fs::read(&path).map_err(|e| Error::io("read", path.display(), e))?;
-        let id = ChunkId::of(&data);
-        Ok((Bytes::from(data), id))
+    let (chunk, id) = tokio::task::spawn_blocking(move || -> Result<(PlainChunk, ChunkId)> {
+        let mut file = File::open(&path).map_err(|e| Error::io("open", path.display(), e))?;
+        let hint = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut buf = Vec::with_capacity(codec::HEADER_LEN + usize::try_from(hint).unwrap_or(0));
+        buf.extend_from_slice(&codec::PLAIN_HEADER);
+        file.read_to_end(&mut buf)
+            .map_err(|e| Error::io("read", path.display(), e))?;
+        let id = ChunkId::of(&buf[codec::HEADER_LEN..]);
+        let chunk = PlainChunk::from_framed(Bytes::from(buf))
+            .expect("the buffer starts with the plain frame header");
+        Ok((chunk, id))
     })
     .await
     .map_err(task_failed)??;
-    let size = data.len() as u64;
+    let size = chunk.len() as u64;
     let mut tally = Tally::default();
     let mut chunks = Vec::new();
     if size > 0 {
-        let write = vault.put_chunk(id, data).await?;
+        let write = vault.put_chunk(id, &chunk).await?;
         tally.add(size, write);
         chunks.push(ChunkRef {
             offset: 0,

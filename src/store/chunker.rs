@@ -6,7 +6,7 @@
 use std::fmt;
 use std::io::{self, Read};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use fastcdc::v2020;
 use serde::{Deserialize, Serialize};
 
@@ -161,14 +161,47 @@ impl fmt::Display for ChunkerConfig {
 }
 
 /// Cuts a reader into chunks according to a [`ChunkerConfig`].
+///
+/// The reader is read in large blocks into one reusable buffer; each chunk is then copied into a
+/// buffer of its own, preceded by a caller-chosen prefix (the store's frame header), so a chunk
+/// owns exactly its memory and can be stored without another copy.
 pub struct Chunker<R> {
     source: R,
     config: ChunkerConfig,
     masks: (u64, u64),
-    buf: BytesMut,
+    prefix: Vec<u8>,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
     eof: bool,
     started: bool,
     whole: bool,
+}
+
+/// One chunk as cut by a [`Chunker`]: the prefix followed by the chunk's bytes.
+#[derive(Debug, Clone)]
+pub struct Cut {
+    /// Prefix and data in one buffer.
+    pub buf: Bytes,
+    /// Length of the prefix.
+    pub prefix_len: usize,
+}
+
+impl Cut {
+    /// The chunk's bytes, without the prefix.
+    pub fn data(&self) -> Bytes {
+        self.buf.slice(self.prefix_len..)
+    }
+
+    /// Length of the chunk's bytes.
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.prefix_len
+    }
+
+    /// Whether the chunk holds no bytes (never true for a chunk a chunker returns).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl<R: Read> Chunker<R> {
@@ -189,52 +222,66 @@ impl<R: Read> Chunker<R> {
             source,
             config,
             masks,
-            buf: BytesMut::new(),
+            prefix: Vec::new(),
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
             eof: false,
             started: false,
             whole: false,
         }
     }
 
-    /// Reads until the buffer holds at least `want` bytes or the source ends.
+    /// Puts `prefix` in front of every chunk's bytes.
+    pub fn with_prefix(mut self, prefix: &[u8]) -> Self {
+        self.prefix = prefix.to_vec();
+        self
+    }
+
+    /// Reads until at least `want` unconsumed bytes are buffered or the source ends.
     fn fill(&mut self, want: usize) -> io::Result<()> {
-        while self.buf.len() < want && !self.eof {
-            let len = self.buf.len();
-            let grow = READ_BLOCK.max(want - len);
-            self.buf.reserve(grow);
-            self.buf.resize(len + grow, 0);
-            let read = loop {
-                match self.source.read(&mut self.buf[len..]) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    other => break other,
-                }
-            };
-            match read {
-                Ok(0) => {
-                    self.buf.truncate(len);
-                    self.eof = true;
-                }
-                Ok(n) => self.buf.truncate(len + n),
-                Err(e) => {
-                    self.buf.truncate(len);
-                    return Err(e);
-                }
+        if self.end - self.start >= want || self.eof {
+            return Ok(());
+        }
+        // One buffer, allocated once: room for two chunks and a read block (less for the
+        // large single-chunk threshold of fixed mode). The unconsumed tail (less than one
+        // chunk) moves to the front only when no full read block fits after it.
+        let capacity = if want > 4 * READ_BLOCK {
+            want + READ_BLOCK
+        } else {
+            2 * want + READ_BLOCK
+        };
+        if self.buf.len() < capacity {
+            self.buf.resize(capacity, 0);
+        }
+        if self.buf.len() - self.start < want || self.buf.len() - self.end < READ_BLOCK.min(want) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        while self.end - self.start < want && !self.eof {
+            debug_assert!(self.end < self.buf.len(), "a read must have room");
+            match self.source.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
     }
 
     /// The next chunk, or `None` at the end of the input.
-    pub fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+    pub fn next_chunk(&mut self) -> io::Result<Option<Cut>> {
         let cut = match self.config {
             ChunkerConfig::Cdc { min, avg, max } => {
                 self.fill(max as usize)?;
-                if self.buf.is_empty() {
+                if self.end == self.start {
                     return Ok(None);
                 }
                 let (mask_s, mask_l) = self.masks;
                 v2020::cut(
-                    &self.buf,
+                    &self.buf[self.start..self.end],
                     min as usize,
                     avg as usize,
                     max as usize,
@@ -253,25 +300,32 @@ impl<R: Read> Chunker<R> {
                 if !self.started {
                     self.started = true;
                     self.fill(min_chunk_threshold as usize)?;
-                    self.whole = self.eof && self.buf.len() < min_chunk_threshold as usize;
+                    self.whole = self.eof && self.end - self.start < min_chunk_threshold as usize;
                 }
                 if self.whole {
-                    self.buf.len()
+                    self.end - self.start
                 } else {
                     self.fill(size)?;
-                    self.buf.len().min(size)
+                    (self.end - self.start).min(size)
                 }
             }
         };
         if cut == 0 {
             return Ok(None);
         }
-        Ok(Some(self.buf.split_to(cut).freeze()))
+        let mut out = Vec::with_capacity(self.prefix.len() + cut);
+        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(&self.buf[self.start..self.start + cut]);
+        self.start += cut;
+        Ok(Some(Cut {
+            buf: Bytes::from(out),
+            prefix_len: self.prefix.len(),
+        }))
     }
 }
 
 impl<R: Read> Iterator for Chunker<R> {
-    type Item = io::Result<Bytes>;
+    type Item = io::Result<Cut>;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.next_chunk().transpose()
@@ -293,6 +347,7 @@ mod tests {
 
     fn chunks(config: ChunkerConfig, data: &[u8]) -> Vec<Bytes> {
         Chunker::new(config, data)
+            .map(|c| c.map(|c| c.data()))
             .collect::<io::Result<_>>()
             .unwrap()
     }
@@ -315,7 +370,11 @@ mod tests {
             step in 1usize..5000,
         ) {
             let config = small_cdc();
-            let got: Vec<Bytes> = Chunker::new(config, Trickle(&data, step)).collect::<io::Result<_>>().unwrap();
+            let got: Vec<Bytes> = Chunker::new(config, Trickle(&data, step))
+                .with_prefix(b"hdr")
+                .map(|c| c.map(|c| { assert_eq!(&c.buf[..3], b"hdr"); c.data() }))
+                .collect::<io::Result<_>>()
+                .unwrap();
             prop_assert_eq!(got.concat(), data.clone());
             for (i, c) in got.iter().enumerate() {
                 prop_assert!(c.len() <= 4096);

@@ -167,8 +167,8 @@ impl Vault {
         }
     }
 
-    /// Stores the chunk `id` holding `data` unless the vault already has it.
-    pub async fn put_chunk(&self, id: ChunkId, data: Bytes) -> Result<ChunkWrite> {
+    /// Stores the chunk `id` unless the vault already has it.
+    pub async fn put_chunk(&self, id: ChunkId, chunk: &codec::PlainChunk) -> Result<ChunkWrite> {
         let cell = {
             let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(known.entry(id).or_default())
@@ -177,9 +177,10 @@ impl Vault {
         cell.get_or_try_init(|| async {
             let key = id.key();
             if !self.backend.exists(&key).await? {
-                let frame = codec::encode(&data);
+                let frame = chunk.frame();
                 let stored = frame.len() as u64;
                 self.backend.put(&key, frame, PutMode::Overwrite).await?;
+                tracing::debug!("stored chunk {id} ({stored} bytes)");
                 uploaded = Some(stored);
             }
             Ok::<(), Error>(())
@@ -194,7 +195,7 @@ impl Vault {
             None => {
                 c.chunks_deduplicated.fetch_add(1, Ordering::Relaxed);
                 c.deduplicated_bytes
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 ChunkWrite::Existed
             }
         })
@@ -390,12 +391,13 @@ mod tests {
             .unwrap();
         let data = Bytes::from_static(b"some chunk");
         let id = ChunkId::of(&data);
+        let chunk = codec::PlainChunk::copy_from(&data);
         assert!(matches!(
-            vault.put_chunk(id, data.clone()).await.unwrap(),
+            vault.put_chunk(id, &chunk).await.unwrap(),
             ChunkWrite::Uploaded(_)
         ));
         assert_eq!(
-            vault.put_chunk(id, data.clone()).await.unwrap(),
+            vault.put_chunk(id, &chunk).await.unwrap(),
             ChunkWrite::Existed
         );
         assert_eq!(vault.get_chunk(id, data.len() as u64).await.unwrap(), data);
