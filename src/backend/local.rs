@@ -120,7 +120,10 @@ impl LocalBackend {
         let mut tmp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .tempfile_in(dir)
-            .map_err(|e| Error::io("create temp file in", dir.display(), e))?;
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotADirectory => a_file_is_in_the_way(key),
+                _ => Error::io("create temp file in", dir.display(), e),
+            })?;
         tmp.write_all(data)
             .map_err(|e| Error::io("write", path.display(), e))?;
         if self.sync {
@@ -138,6 +141,9 @@ impl LocalBackend {
                     ErrorKind::Conflict,
                     format!("{key}: already exists"),
                 ));
+            }
+            if e.error.kind() == io::ErrorKind::IsADirectory {
+                return Err(a_file_is_in_the_way(key));
             }
             return Err(Error::io("rename into", path.display(), e.error));
         }
@@ -164,6 +170,13 @@ impl LocalBackend {
                 Ok(())
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{}: a stored object is in the way of this directory",
+                    dir.display()
+                ),
+            )),
             Err(e) => Err(Error::io("create directory", dir.display(), e)),
         }
     }
@@ -240,19 +253,30 @@ impl LocalBackend {
     }
 }
 
+/// A local vault cannot hold both `a` and `a/b`: one of them would have to be a directory.
+fn a_file_is_in_the_way(key: &str) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "{key}: cannot be stored because an object's key is a path prefix of it, or it is one of another's"
+        ),
+    )
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io("fsync directory", dir.display(), e))
 }
 
-fn not_found_as(key: &str) -> impl Fn(Error) -> Error + '_ {
-    move |e| {
-        if e.kind() == ErrorKind::NotFound {
+/// Maps an I/O error on the object at `key` to an error: a path that does not exist, runs
+/// through a file, or names a directory is simply a missing object.
+fn object_err(op: &str, key: &str, path: &Path, e: io::Error) -> Error {
+    match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::IsADirectory => {
             Error::not_found(key)
-        } else {
-            e
         }
+        _ => Error::io(op, path.display(), e),
     }
 }
 
@@ -277,8 +301,7 @@ impl Backend for LocalBackend {
         self.blocking(move |_| {
             fs::read(&path)
                 .map(Bytes::from)
-                .map_err(|e| Error::io("read", path.display(), e))
-                .map_err(not_found_as(&k))
+                .map_err(|e| object_err("read", &k, &path, e))
         })
         .await
     }
@@ -296,9 +319,7 @@ impl Backend for LocalBackend {
                 file.read_exact(&mut buf)?;
                 Ok(Bytes::from(buf))
             };
-            read()
-                .map_err(|e| Error::io("read", path.display(), e))
-                .map_err(not_found_as(&k))
+            read().map_err(|e| object_err("read", &k, &path, e))
         })
         .await
     }
@@ -307,9 +328,7 @@ impl Backend for LocalBackend {
         let path = self.path(key)?;
         let k = key.to_owned();
         self.blocking(move |_| {
-            let meta = fs::metadata(&path)
-                .map_err(|e| Error::io("stat", path.display(), e))
-                .map_err(not_found_as(&k))?;
+            let meta = fs::metadata(&path).map_err(|e| object_err("stat", &k, &path, e))?;
             if !meta.is_file() {
                 return Err(Error::not_found(&k));
             }
@@ -326,9 +345,7 @@ impl Backend for LocalBackend {
         let path = self.path(key)?;
         let k = key.to_owned();
         self.blocking(move |b| {
-            fs::remove_file(&path)
-                .map_err(|e| Error::io("delete", path.display(), e))
-                .map_err(not_found_as(&k))?;
+            fs::remove_file(&path).map_err(|e| object_err("delete", &k, &path, e))?;
             if b.sync {
                 if let Some(dir) = path.parent() {
                     sync_dir(dir)?;
@@ -359,9 +376,7 @@ impl Backend for LocalBackend {
         let from = from.to_owned();
         let to = to.to_owned();
         self.blocking(move |b| {
-            let data = fs::read(&src)
-                .map_err(|e| Error::io("read", src.display(), e))
-                .map_err(not_found_as(&from))?;
+            let data = fs::read(&src).map_err(|e| object_err("read", &from, &src, e))?;
             b.write_atomic(&to, &dst, &data, PutMode::Overwrite)
         })
         .await

@@ -112,6 +112,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        validate_key(to)?;
         let (data, _) = self.object(from)?;
         self.put(to, data, PutMode::Overwrite).await
     }

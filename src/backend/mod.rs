@@ -21,6 +21,9 @@ use crate::error::{Error, ErrorKind, Result};
 /// Longest key a backend accepts, in bytes (S3's limit).
 pub const MAX_KEY_LEN: usize = 1024;
 
+/// Longest segment of a key, in bytes (the common file-name limit).
+pub const MAX_SEGMENT_LEN: usize = 255;
+
 /// Prefix of temporary files the local backend writes; no key segment may start with it.
 pub const TEMP_PREFIX: &str = ".ldv-tmp.";
 
@@ -73,6 +76,8 @@ pub struct HealthStatus {
 /// - `list(prefix)` MUST yield every object whose key starts with `prefix` (a plain string
 ///   prefix, not a directory), each once, in unspecified order.
 /// - `copy` MUST behave as a get followed by an atomic put.
+/// - A backend MAY refuse, with `Conflict`, to store a key while another key is a `/`-prefix of
+///   it (`a` and `a/b`): a directory-backed store cannot hold both. The vault never needs both.
 /// - Errors MUST keep their kind: not found, permission denied, throttling and network failures
 ///   are distinguishable, and only transient ones are marked retryable.
 #[async_trait]
@@ -175,6 +180,9 @@ pub fn validate_key(key: &str) -> Result<()> {
             "" => return bad("contains an empty path segment"),
             "." | ".." => return bad("contains a '.' or '..' segment"),
             s if s.starts_with(TEMP_PREFIX) => return bad("uses the reserved prefix .ldv-tmp."),
+            s if s.len() > MAX_SEGMENT_LEN => {
+                return bad("has a path segment longer than 255 bytes");
+            }
             _ => {}
         }
     }

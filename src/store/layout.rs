@@ -17,10 +17,12 @@ pub const DESCRIPTOR_KEY: &str = "ldv-vault.json";
 pub const CHUNKS_PREFIX: &str = "chunks/";
 /// Prefix of every manifest.
 pub const MANIFESTS_PREFIX: &str = "manifests/";
-/// Longest object name, in bytes.
-pub const MAX_NAME_LEN: usize = 1024;
-/// Longest segment of an object name, in bytes (the common file-system limit).
-pub const MAX_SEGMENT_LEN: usize = 255;
+/// Longest object name, in bytes: its manifest key (`manifests/<name>/<version>`) must still fit
+/// the 1024-byte key limit.
+pub const MAX_NAME_LEN: usize =
+    crate::backend::MAX_KEY_LEN - MANIFESTS_PREFIX.len() - 1 - VERSION_LEN;
+/// Length of a version string.
+pub const VERSION_LEN: usize = 28;
 
 /// A chunk id: the SHA-256 of the chunk's plaintext.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,16 +101,13 @@ impl<'de> Deserialize<'de> for ChunkId {
     }
 }
 
-/// Checks an object name: a valid key of at most 1024 bytes whose segments fit a file name.
+/// Checks an object name: a valid key (segments fit a file name) of at most [`MAX_NAME_LEN`] bytes.
 pub fn validate_name(name: &str) -> Result<()> {
     validate_key(name)?;
     if name.len() > MAX_NAME_LEN {
-        return Err(Error::invalid_key(name, "longer than 1024 bytes"));
-    }
-    if name.split('/').any(|s| s.len() > MAX_SEGMENT_LEN) {
         return Err(Error::invalid_key(
             name,
-            "a path segment is longer than 255 bytes",
+            format!("longer than {MAX_NAME_LEN} bytes"),
         ));
     }
     Ok(())
@@ -126,7 +125,7 @@ pub fn new_version(now: SystemTime) -> String {
 /// Whether `s` has the shape of a version string made by [`new_version`].
 pub fn is_version(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 28
+    b.len() == VERSION_LEN
         && b[..8].iter().all(u8::is_ascii_digit)
         && b[8] == b'T'
         && b[9..18].iter().all(u8::is_ascii_digit)

@@ -91,6 +91,23 @@ impl MetricsBackend {
     }
 }
 
+/// Records a listing's latency and failure when its stream goes away.
+struct ListGuard {
+    counters: Arc<Counters>,
+    started: Instant,
+    failed: bool,
+}
+
+impl Drop for ListGuard {
+    fn drop(&mut self) {
+        let us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.counters.latency_us.fetch_add(us, Ordering::Relaxed);
+        if self.failed {
+            self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 impl fmt::Display for MetricsBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "metrics({})", self.inner)
@@ -136,23 +153,21 @@ impl Backend for MetricsBackend {
     }
 
     fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
-        let started = Instant::now();
-        let mut failed = false;
-        let inner = self.inner.list(prefix);
-        let counters = Arc::clone(&self.counters);
-        inner
+        // The request counts when the listing starts; its latency and any failure are recorded
+        // when the stream ends or is dropped, even if the caller stops early.
+        self.counters.total.fetch_add(1, Ordering::Relaxed);
+        let mut guard = ListGuard {
+            counters: Arc::clone(&self.counters),
+            started: Instant::now(),
+            failed: false,
+        };
+        self.inner
+            .list(prefix)
             .inspect(move |item| {
-                if item.is_err() && !failed {
-                    failed = true;
-                    counters.failed.fetch_add(1, Ordering::Relaxed);
-                }
+                // Borrow the whole guard so the closure owns it (not just its field).
+                let guard: &mut ListGuard = &mut guard;
+                guard.failed |= item.is_err();
             })
-            .map(Some)
-            .chain(futures::stream::once(async move {
-                self.record(started, &Ok::<(), crate::Error>(()), 0, |_| 0);
-                None
-            }))
-            .filter_map(futures::future::ready)
             .boxed()
     }
 
