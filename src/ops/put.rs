@@ -359,9 +359,18 @@ pub async fn put_files(
     })
 }
 
+/// A directory tree planned for storing.
+#[derive(Debug, Default)]
+pub struct TreePlan {
+    /// The regular files to store.
+    pub jobs: Vec<FileJob>,
+    /// Entries that are not stored (sockets, FIFOs, devices, symlinked directories), and why.
+    pub skipped: Vec<(PathBuf, &'static str)>,
+}
+
 /// Plans the files of a directory tree as jobs named `prefix/<relative path>`, checking up front
 /// that every file can be opened and named, so a bad tree is refused before anything is stored.
-pub fn plan_tree(root: &Path, prefix: &str, jobs: &mut Vec<FileJob>) -> Result<()> {
+pub fn plan_tree(root: &Path, prefix: &str, plan: &mut TreePlan) -> Result<()> {
     let entries =
         std::fs::read_dir(root).map_err(|e| Error::io("read directory", root.display(), e))?;
     let mut entries: Vec<_> = entries
@@ -386,18 +395,23 @@ pub fn plan_tree(root: &Path, prefix: &str, jobs: &mut Vec<FileJob>) -> Result<(
         if meta.is_dir() {
             // Symlinked directories are not followed: they could form cycles.
             let is_link = entry.file_type().map(|t| t.is_symlink()).unwrap_or(false);
-            if !is_link {
-                plan_tree(&path, &name, jobs)?;
+            if is_link {
+                plan.skipped
+                    .push((path, "symlinked directory not followed"));
+            } else {
+                plan_tree(&path, &name, plan)?;
             }
         } else if meta.is_file() {
             layout::validate_name(&name)
                 .map_err(|e| e.context(format!("cannot name {}", path.display())))?;
             File::open(&path).map_err(|e| Error::io("open", path.display(), e))?;
-            jobs.push(FileJob {
+            plan.jobs.push(FileJob {
                 path,
                 name,
                 size: meta.len(),
             });
+        } else {
+            plan.skipped.push((path, "not a regular file"));
         }
     }
     Ok(())

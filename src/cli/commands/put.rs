@@ -15,7 +15,7 @@ use super::{Stats, WithStats};
 
 enum Plan {
     Stdin(String),
-    Files(Vec<FileJob>),
+    Files(Vec<FileJob>, Vec<(PathBuf, &'static str)>),
 }
 
 fn dir_name(path: &Path) -> Result<String> {
@@ -52,6 +52,7 @@ fn plan(args: &[String]) -> Result<Plan> {
     }
     let prefix = dest.map(|d| d.trim_end_matches('/').to_owned());
     let mut jobs = Vec::new();
+    let mut skipped = Vec::new();
     for src in sources {
         let path = PathBuf::from(src);
         let meta = std::fs::metadata(&path).map_err(|e| Error::io("read", path.display(), e))?;
@@ -69,7 +70,10 @@ fn plan(args: &[String]) -> Result<Plan> {
             (Some(p), false, false) => p.clone(),
         };
         if meta.is_dir() {
-            put::plan_tree(&path, &name, &mut jobs)?;
+            let mut tree = put::TreePlan::default();
+            put::plan_tree(&path, &name, &mut tree)?;
+            jobs.append(&mut tree.jobs);
+            skipped.append(&mut tree.skipped);
         } else {
             validate_name(&name)?;
             std::fs::File::open(&path).map_err(|e| Error::io("open", path.display(), e))?;
@@ -80,7 +84,7 @@ fn plan(args: &[String]) -> Result<Plan> {
             });
         }
     }
-    Ok(Plan::Files(jobs))
+    Ok(Plan::Files(jobs, skipped))
 }
 
 fn line(r: &PutReceipt) -> String {
@@ -100,6 +104,12 @@ fn line(r: &PutReceipt) -> String {
 /// Runs `ldv put`.
 pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
     let plan = plan(&args.args)?;
+    if let Plan::Files(_, skipped) = &plan {
+        for (path, why) in skipped {
+            ctx.reporter
+                .on_warning(&format!("skipped {}: {why}", path.display()));
+        }
+    }
     let (vault, stack) = ctx.vault().await?;
     let opts = PutOptions {
         parallel: ctx.settings.parallel,
@@ -123,13 +133,13 @@ pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
             ctx.reporter.on_done();
             emit_one(ctx, receipt, Stats::of(&vault, &stack))?;
         }
-        Plan::Files(jobs) if jobs.len() == 1 && !Path::new(&args.args[0]).is_dir() => {
+        Plan::Files(jobs, _) if jobs.len() == 1 && !Path::new(&args.args[0]).is_dir() => {
             ctx.reporter.on_start(Some(jobs[0].size), None);
             let receipt = put::put_file(&vault, &jobs[0], &opts, &ctx.reporter).await?;
             ctx.reporter.on_done();
             emit_one(ctx, receipt, Stats::of(&vault, &stack))?;
         }
-        Plan::Files(jobs) => {
+        Plan::Files(jobs, _) => {
             let summary = put::put_files(&vault, jobs, &opts, &Arc::clone(&ctx.reporter)).await?;
             ctx.reporter.on_done();
             if out.json {
