@@ -55,10 +55,13 @@ impl LocalConfig {
 pub struct LocalBackend {
     root: PathBuf,
     sync: bool,
+    create_root: bool,
 }
 
 impl LocalBackend {
-    /// Opens (and with `create_dirs`, creates) the root directory of `config`.
+    /// A backend over the root directory of `config`. Nothing is created here: the root is made
+    /// by the first write (vault creation), and only if `create_dirs` allows, so a mistyped path
+    /// never leaves directories behind.
     pub fn new(config: &LocalConfig) -> Result<Self> {
         let root = &config.path;
         if !root.is_absolute() {
@@ -68,22 +71,20 @@ impl LocalBackend {
             )));
         }
         match fs::metadata(root) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
+            Ok(m) if !m.is_dir() => {
                 return Err(Error::config(format!(
                     "local vault path {} is not a directory",
                     root.display()
                 )));
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound && config.create_dirs => {
-                fs::create_dir_all(root)
-                    .map_err(|e| Error::io("create vault directory", root.display(), e))?;
-            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("open vault directory", root.display(), e)),
         }
         Ok(Self {
             root: root.clone(),
             sync: config.sync,
+            create_root: config.create_dirs,
         })
     }
 
@@ -153,15 +154,29 @@ impl LocalBackend {
         Ok(())
     }
 
-    /// Creates `dir` and its missing parents, fsyncing each parent that gained an entry.
+    /// Creates `dir` and its missing parents below the root, fsyncing each parent that gained an
+    /// entry; the root itself is created only when the config allows it.
     fn ensure_dir(&self, dir: &Path) -> Result<()> {
         if dir.is_dir() {
             return Ok(());
         }
-        let parent = dir.parent().unwrap_or(&self.root);
-        if dir != self.root {
-            self.ensure_dir(parent)?;
+        if dir == self.root {
+            if !self.create_root {
+                return Err(Error::not_found(format!(
+                    "vault directory {} (create_dirs is off)",
+                    self.root.display()
+                )));
+            }
+            fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir.display(), e))?;
+            if self.sync {
+                if let Some(parent) = dir.parent() {
+                    sync_dir(parent)?;
+                }
+            }
+            return Ok(());
         }
+        let parent = dir.parent().unwrap_or(&self.root);
+        self.ensure_dir(parent)?;
         match fs::create_dir(dir) {
             Ok(()) => {
                 if self.sync {
@@ -383,29 +398,44 @@ impl Backend for LocalBackend {
     }
 
     async fn health(&self) -> Result<HealthStatus> {
+        // Probe the root, or the nearest existing ancestor the root would be created in.
         let (probe, latency) = timed(self.blocking(|b| {
-            let meta = fs::metadata(&b.root).map_err(|e| Error::io("stat", b.root.display(), e))?;
-            if !meta.is_dir() {
+            let mut dir = b.root.as_path();
+            let mut exists = true;
+            while !dir.exists() {
+                exists = false;
+                dir = dir.parent().unwrap_or(Path::new("/"));
+            }
+            if !dir.is_dir() {
                 return Err(Error::config(format!(
                     "{} is not a directory",
-                    b.root.display()
+                    dir.display()
                 )));
             }
             let tmp = tempfile::Builder::new()
                 .prefix(TEMP_PREFIX)
-                .tempfile_in(&b.root)
-                .map_err(|e| Error::io("write probe file in", b.root.display(), e))?;
+                .tempfile_in(dir)
+                .map_err(|e| Error::io("write probe file in", dir.display(), e))?;
             drop(tmp);
-            Ok(())
+            Ok(exists)
         }))
         .await;
         let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
         Ok(match probe {
-            Ok(()) => HealthStatus {
+            Ok(exists) => HealthStatus {
                 healthy: true,
                 latency_ms,
                 last_error: None,
                 details: vec![
+                    (
+                        "root".into(),
+                        if exists {
+                            "exists"
+                        } else {
+                            "missing (ldv init creates it)"
+                        }
+                        .into(),
+                    ),
                     ("writable".into(), "yes".into()),
                     ("fsync".into(), if self.sync { "on" } else { "off" }.into()),
                     (

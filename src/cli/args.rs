@@ -133,7 +133,7 @@ pub struct CatArgs {
     /// NAME or NAME@VERSION.
     pub object: String,
     /// Byte range: A-B (inclusive), A- (to the end) or -N (the last N bytes).
-    #[arg(long, value_name = "RANGE")]
+    #[arg(long, value_name = "RANGE", allow_hyphen_values = true)]
     pub range: Option<String>,
 }
 

@@ -53,6 +53,14 @@ pub struct GetSummary {
     pub elapsed_ms: u64,
 }
 
+/// Drops the temp-file path tempfile adds to its errors: messages name the destination instead.
+fn without_path(e: std::io::Error) -> std::io::Error {
+    match e.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None => std::io::Error::from(e.kind()),
+    }
+}
+
 fn task_failed(e: tokio::task::JoinError) -> Error {
     Error::new(
         ErrorKind::BackendError,
@@ -135,9 +143,10 @@ async fn pump<W: Write + Send + 'static>(
             })?),
             None => None,
         };
-    // A chunk error comes first: it is the cause when the writer saw a closed channel.
-    streamed?;
+    // A writer error comes first: when the output closed, the stream only saw a closed channel.
+    // Otherwise a chunk error is the cause (the writer just saw its input end).
     let sink = written?;
+    streamed?;
     if let Some(d) = &digest {
         if *d != manifest.sha256 {
             return Err(Error::integrity(
@@ -206,7 +215,7 @@ pub async fn get_to_path(
             .prefix(&format!(".{file_name}.ldv-tmp."))
             .permissions(std::fs::Permissions::from_mode(0o666))
             .tempfile_in(&dir)
-            .map_err(|e| Error::io("create file in", dir.display(), e))?
+            .map_err(|e| Error::io("create file in", dir.display(), without_path(e)))?
     };
     let shown = dest.display().to_string();
     let (tmp, digest) = pump(

@@ -14,7 +14,7 @@ use futures::stream::BoxStream;
 use serde::Serialize;
 
 use crate::backend::{Backend, DynBackend, HealthStatus, ObjectMeta, PutMode};
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 
 /// A snapshot of the counters of a [`MetricsBackend`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -84,6 +84,8 @@ impl MetricsBackend {
                 c.up.fetch_add(up, Ordering::Relaxed);
                 c.down.fetch_add(down(v), Ordering::Relaxed);
             }
+            // "Not found" is an answer, not a failed request: existence checks rely on it.
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(_) => {
                 c.failed.fetch_add(1, Ordering::Relaxed);
             }

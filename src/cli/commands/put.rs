@@ -39,6 +39,11 @@ fn plan(args: &[String]) -> Result<Plan> {
         _ => (args, None),
     };
     let many = sources.len() > 1;
+    if dest == Some("-") {
+        return Err(Error::config(
+            "`-` names stdin as a source; it cannot be the NAME (ldv put - NAME reads stdin)",
+        ));
+    }
     if sources.iter().any(|s| s == "-") {
         return match (many, dest) {
             (false, Some(name)) if !name.ends_with('/') => {

@@ -1,0 +1,450 @@
+//! Bad input of every kind gets a one-line error, the documented exit code (src/cli/exit.rs:
+//! 2 usage or configuration, 3 not found, 5 permission denied, 1 other failures), and changes
+//! nothing in the vault.
+
+use std::os::unix::fs::PermissionsExt;
+
+use assert_cmd::Command;
+
+use crate::common::{Env, error_line, permissions_enforced, random_bytes};
+
+/// Runs `cmd`, expects exit `code` and a one-line error, and returns that line.
+fn fails(mut cmd: Command, code: i32) -> String {
+    let out = cmd.assert().code(code);
+    error_line(out.get_output())
+}
+
+/// An env with a vault holding one object, `kept`, and a file `src.bin` ready to put.
+fn env_with_object() -> Env {
+    let env = Env::with_vault();
+    let src = env.write("src.bin", &random_bytes(50, 200_000));
+    env.ldv()
+        .arg("put")
+        .arg(&src)
+        .arg("kept")
+        .assert()
+        .success();
+    env
+}
+
+/// `ldv --config PATH --profile t ARGS...`.
+fn with_config(env: &Env, path: &std::path::Path, args: &[&str]) -> Command {
+    let mut cmd = env.bare_ldv();
+    cmd.arg("--config")
+        .arg(path)
+        .args(["--profile", "t"])
+        .args(args);
+    cmd
+}
+
+#[test]
+fn malformed_toml_is_refused_naming_file_and_line() {
+    let env = env_with_object();
+    let before = env.vault_snapshot();
+    let bad = env.root().join("bad.toml");
+    let text = env.profile_toml("transfer = { parallel = = 4 }\n");
+    std::fs::write(&bad, &text).unwrap();
+    let line_no = text.lines().count();
+    for args in [
+        &["put", "src.bin", "new"][..],
+        &["ls"],
+        &["get", "kept", "out"],
+    ] {
+        let line = fails(with_config(&env, &bad, args), 2);
+        assert!(line.contains(&format!("bad.toml:{line_no}:")), "{line}");
+        assert!(line.contains(&bad.display().to_string()), "{line}");
+    }
+    assert!(!env.path("out").exists());
+    assert_eq!(env.vault_snapshot(), before);
+
+    // The default config file ($XDG_CONFIG_HOME/ldv/config.toml) is checked the same way.
+    let default = env.xdg_config().join("ldv").join("config.toml");
+    std::fs::create_dir_all(default.parent().unwrap()).unwrap();
+    std::fs::write(&default, "default_profile = \"t\"\n[profiles.t\n").unwrap();
+    let mut cmd = env.bare_ldv();
+    cmd.args(["put", "src.bin", "new"]);
+    let line = fails(cmd, 2);
+    assert!(line.contains("config.toml:2:"), "{line}");
+    assert_eq!(env.vault_snapshot(), before);
+}
+
+#[test]
+fn unknown_keys_are_refused_and_named() {
+    let env = env_with_object();
+    let before = env.vault_snapshot();
+    let vault = crate::common::toml_string(&env.vault_dir());
+    let cases = [
+        // In the profile table.
+        (env.profile_toml("bogus = 1\n"), "bogus", 4),
+        // In a nested table.
+        (
+            format!(
+                "[profiles.t]\nbackend = {{ type = \"local\", path = {vault}, colour = \"red\" }}\n"
+            ),
+            "colour",
+            2,
+        ),
+        (
+            env.profile_toml("transfer = { parallel = 2, speed = 9 }\n"),
+            "speed",
+            4,
+        ),
+        // At the top level.
+        (
+            format!("verbose = true\n{}", env.profile_toml("")),
+            "verbose",
+            1,
+        ),
+    ];
+    for (i, (text, key, line_no)) in cases.into_iter().enumerate() {
+        let path = env.root().join(format!("unknown{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let line = fails(with_config(&env, &path, &["put", "src.bin", "new"]), 2);
+        assert!(line.contains(&format!("`{key}`")), "{line}");
+        assert!(
+            line.contains(&format!("unknown{i}.toml:{line_no}:")),
+            "{line}"
+        );
+    }
+    assert_eq!(env.vault_snapshot(), before);
+}
+
+#[test]
+fn unknown_profile_is_refused() {
+    let env = env_with_object();
+    let before = env.vault_snapshot();
+    let mut cmd = env.bare_ldv();
+    cmd.arg("--config")
+        .arg(env.config_path())
+        .args(["--profile", "nope", "put", "src.bin", "new"]);
+    let line = fails(cmd, 2);
+    assert!(
+        line.contains("\"nope\"") && line.contains("known: t"),
+        "{line}"
+    );
+
+    // The same through LDV_PROFILE and LDV_CONFIG.
+    let mut cmd = env.bare_ldv();
+    cmd.env("LDV_CONFIG", env.config_path())
+        .env("LDV_PROFILE", "nope")
+        .args(["ls"]);
+    assert!(fails(cmd, 2).contains("\"nope\""));
+
+    // A profile named when there is no config file at all.
+    let mut cmd = env.bare_ldv();
+    cmd.args(["--profile", "t", "ls"]);
+    let line = fails(cmd, 2);
+    assert!(line.contains("no config file"), "{line}");
+
+    // A --config that does not exist.
+    let line = fails(
+        with_config(&env, &env.root().join("missing.toml"), &["ls"]),
+        2,
+    );
+    assert!(line.contains("missing.toml"), "{line}");
+    assert_eq!(env.vault_snapshot(), before);
+}
+
+#[test]
+fn invalid_names_are_refused() {
+    let env = env_with_object();
+    let before = env.vault_snapshot();
+    let long_segment = "a".repeat(256);
+    let too_long = vec!["abcdefgh"; 130].join("/");
+    let bad_names = [
+        "../x",
+        "/abs",
+        "a//b",
+        "a\u{1}b",
+        "tab\there",
+        "a/./b",
+        "x/..",
+        "",
+        ".ldv-tmp.x",
+        long_segment.as_str(),
+        too_long.as_str(),
+    ];
+    for name in bad_names {
+        let mut cmd = env.ldv();
+        cmd.args(["put", "src.bin", name]);
+        let line = fails(cmd, 2);
+        assert!(line.contains("invalid name"), "{name:?}: {line}");
+        let mut cmd = env.ldv();
+        cmd.args(["put", "-", name]).write_stdin("data");
+        fails(cmd, 2);
+    }
+    for name in ["../x", "/abs", "a//b", "a\u{1}b"] {
+        for command in ["get", "cat", "stat", "rm"] {
+            let mut cmd = env.ldv();
+            cmd.args(["--yes", command, name]);
+            let line = fails(cmd, 2);
+            assert!(line.contains("invalid name"), "{command} {name:?}: {line}");
+        }
+    }
+    // An '@' followed by something that is almost a version is refused, not taken as a name.
+    let mut cmd = env.ldv();
+    cmd.args(["get", "kept@20260101T0000", "-"]);
+    fails(cmd, 2);
+    assert!(
+        std::fs::read_dir(env.path("")).unwrap().count() == 1,
+        "files were written"
+    );
+    assert_eq!(env.vault_snapshot(), before);
+}
+
+#[test]
+fn missing_objects_are_not_found() {
+    let env = env_with_object();
+    let before = env.vault_snapshot();
+    let missing_version = "kept@20200101T000000000Z-00000000";
+    for args in [
+        &["get", "nothere"][..],
+        &["get", "nothere", "dest"],
+        &["get", "nothere", "-"],
+        &["get", missing_version, "dest"],
+        &["cat", "nothere"],
+        &["cat", missing_version],
+        &["stat", "nothere"],
+        &["stat", missing_version],
+        &["rm", "nothere"],
+        &["rm", "nothere", "--yes"],
+        &["rm", missing_version, "--yes"],
+        // One missing among several: nothing at all is removed.
+        &["rm", "kept", "nothere", "--yes"],
+    ] {
+        let mut cmd = env.ldv();
+        cmd.args(args);
+        let out = cmd.assert().code(3);
+        assert!(
+            out.get_output().stdout.is_empty(),
+            "{args:?} wrote to stdout"
+        );
+        let line = error_line(out.get_output());
+        assert!(line.contains("not found"), "{args:?}: {line}");
+    }
+    assert!(!env.path("dest").exists() && !env.path("nothere").exists());
+    assert_eq!(env.vault_snapshot(), before);
+
+    // A source that does not exist is not found either, and stores nothing.
+    let mut cmd = env.ldv();
+    cmd.args(["put", "no-such-file", "x"]);
+    fails(cmd, 3);
+    // A profile whose vault was never created: not found, with the fix in the message.
+    let other = env.root().join("other.toml");
+    std::fs::write(
+        &other,
+        format!(
+            "[profiles.t]\nbackend = {{ type = \"local\", path = {} }}\n",
+            crate::common::toml_string(&env.root().join("never-created"))
+        ),
+    )
+    .unwrap();
+    let line = fails(with_config(&env, &other, &["put", "src.bin", "x"]), 3);
+    assert!(line.contains("ldv init"), "{line}");
+    assert_eq!(env.vault_snapshot(), before);
+}
+
+#[test]
+fn an_unreadable_source_changes_nothing() {
+    let env = env_with_object();
+    let before = env.vault_snapshot();
+
+    // A file that fails while being read, even for root.
+    #[cfg(target_os = "linux")]
+    {
+        let mut cmd = env.ldv();
+        cmd.args(["put", "/proc/self/mem", "mem"]);
+        let line = fails(cmd, 1);
+        assert!(line.contains("/proc/self/mem"), "{line}");
+        assert_eq!(env.vault_snapshot(), before);
+    }
+
+    let locked = env.write("locked.bin", &random_bytes(51, 100_000));
+    env.write("tree/ok.txt", b"fine");
+    let locked_in_tree = env.write("tree/locked.txt", b"secret");
+    for p in [&locked, &locked_in_tree] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o000)).unwrap();
+    }
+    if !permissions_enforced(env.root()) {
+        eprintln!(
+            "note: running with privileges that ignore chmod 000; skipping the unreadable-file assertions"
+        );
+        return;
+    }
+    let mut cmd = env.ldv();
+    cmd.arg("put").arg(&locked).arg("locked");
+    let line = fails(cmd, 5);
+    assert!(line.contains("locked.bin"), "{line}");
+    // A tree with one unreadable file is refused as a whole, before anything is stored.
+    let mut cmd = env.ldv();
+    cmd.arg("put").arg(env.path("tree")).arg("tree");
+    let line = fails(cmd, 5);
+    assert!(line.contains("locked.txt"), "{line}");
+    assert_eq!(env.vault_snapshot(), before);
+}
+
+#[test]
+fn get_into_an_unwritable_destination_fails_cleanly() {
+    let env = env_with_object();
+    let before = env.vault_snapshot();
+
+    // A destination whose parent is a regular file fails for everyone, root included.
+    env.write("plain-file", b"not a directory");
+    let mut cmd = env.ldv();
+    cmd.args(["get", "kept", "plain-file/out"]);
+    let line = fails(cmd, 1);
+    assert!(line.contains("plain-file"), "{line}");
+    assert_eq!(
+        std::fs::read(env.path("plain-file")).unwrap(),
+        b"not a directory"
+    );
+
+    // A destination directory that does not exist.
+    let mut cmd = env.ldv();
+    cmd.args(["get", "kept", "no/such/dir/out"]);
+    fails(cmd, 3);
+    assert!(!env.path("no").exists());
+
+    // A read-only directory.
+    let ro = env.path("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if permissions_enforced(env.root()) {
+        let mut cmd = env.ldv();
+        cmd.arg("get").arg("kept").arg(ro.join("out"));
+        fails(cmd, 5);
+        assert_eq!(
+            std::fs::read_dir(&ro).unwrap().count(),
+            0,
+            "files left in {}",
+            ro.display()
+        );
+    } else {
+        eprintln!(
+            "note: running with privileges that ignore directory permissions; skipping the read-only directory assertion"
+        );
+    }
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(env.vault_snapshot(), before);
+}
+
+#[test]
+fn unsupported_config_sections_are_refused() {
+    let env = env_with_object();
+    let before = env.vault_snapshot();
+    let sections = [
+        "encryption = { algorithm = \"aes-256-gcm\", key = { env = \"LDV_PASSPHRASE\" } }",
+        "compression = { algorithm = \"zstd\", level = 3 }",
+        "cache = { max_size = \"10GiB\" }",
+        "retry = { max_retries = 5 }",
+        "timeouts = { connect = \"10s\" }",
+    ];
+    for (i, section) in sections.iter().enumerate() {
+        let path = env.root().join(format!("section{i}.toml"));
+        std::fs::write(&path, env.profile_toml(&format!("{section}\n"))).unwrap();
+        let line = fails(with_config(&env, &path, &["put", "src.bin", "new"]), 2);
+        let key = section.split(' ').next().unwrap();
+        assert!(
+            line.contains("not supported yet") && line.contains(key),
+            "{line}"
+        );
+        assert!(line.contains(&format!("section{i}.toml:4:")), "{line}");
+    }
+    for kind in ["s3", "azure", "gcs", "minio"] {
+        let path = env.root().join(format!("{kind}.toml"));
+        std::fs::write(
+            &path,
+            format!("[profiles.t]\nbackend = {{ type = \"{kind}\", bucket = \"b\" }}\n"),
+        )
+        .unwrap();
+        let line = fails(with_config(&env, &path, &["put", "src.bin", "new"]), 2);
+        assert!(
+            line.contains("not supported yet") && line.contains(kind),
+            "{line}"
+        );
+    }
+    // Chunking out of range is a configuration error too.
+    let path = env.root().join("chunking.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[profiles.t]\nbackend = {{ type = \"local\", path = {} }}\nchunking = {{ mode = \"cdc\", max = \"1GiB\" }}\n",
+            crate::common::toml_string(&env.vault_dir())
+        ),
+    )
+    .unwrap();
+    let line = fails(with_config(&env, &path, &["put", "src.bin", "new"]), 2);
+    assert!(line.contains("chunking.max"), "{line}");
+    assert_eq!(env.vault_snapshot(), before);
+}
+
+#[test]
+fn unsupported_vault_urls_are_refused() {
+    let env = env_with_object();
+    let before = env.vault_snapshot();
+    for (url, needle) in [
+        ("s3://b", "not supported yet"),
+        ("s3://bucket/prefix", "not supported yet"),
+        ("az://container/p", "not supported yet"),
+        ("gs://bucket", "not supported yet"),
+        ("ftp://host/x", "unknown scheme"),
+        ("file://relative/path", "absolute"),
+    ] {
+        for args in [&["ls"][..], &["put", "src.bin", "x"], &["init"]] {
+            let mut cmd = env.bare_ldv();
+            cmd.args(["--vault", url]).args(args);
+            let line = fails(cmd, 2);
+            assert!(line.contains(needle), "{url} {args:?}: {line}");
+        }
+    }
+    // LDV_VAULT is read the same way.
+    let mut cmd = env.bare_ldv();
+    cmd.env("LDV_VAULT", "s3://b").arg("ls");
+    assert!(fails(cmd, 2).contains("not supported yet"));
+    assert_eq!(env.vault_snapshot(), before);
+    assert!(
+        !env.xdg_data().join("ldv").exists(),
+        "the default vault was created"
+    );
+}
+
+#[test]
+fn a_version_shaped_name_segment_does_not_break_name_at_version() {
+    let env = env_with_object();
+    let v = "20990101T000000000Z-00000000";
+    env.ldv()
+        .args(["put", "src.bin", &format!("x/{v}")])
+        .assert()
+        .success();
+    let mut cmd = env.ldv();
+    cmd.args(["get", &format!("x@{v}"), "-"]);
+    fails(cmd, 3);
+}
+
+#[test]
+fn a_command_on_a_missing_vault_creates_nothing() {
+    let env = env_with_object();
+    let missing = env.root().join("typo").join("deep");
+    for args in [
+        &["ls"][..],
+        &["put", "src.bin", "x"],
+        &["get", "x", "out"],
+        &["stat", "x"],
+        &["health"],
+    ] {
+        let mut cmd = env.bare_ldv();
+        cmd.arg("--vault").arg(&missing).args(args);
+        if args == ["health"] {
+            // health reports on stdout, and says "no vault" with exit 3.
+            cmd.assert().code(3);
+        } else {
+            let line = fails(cmd, 3);
+            assert!(line.contains("ldv init"), "{args:?}: {line}");
+        }
+        assert!(
+            !env.root().join("typo").exists(),
+            "{args:?} created {}",
+            missing.display()
+        );
+    }
+}

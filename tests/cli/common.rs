@@ -1,0 +1,386 @@
+//! Shared helpers: a temp environment per test, `ldv` commands that only ever see that
+//! environment, deterministic content, hashes, JSON parsing and snapshots of a vault directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+
+/// The profile every `Env::with_vault` config defines.
+pub const PROFILE: &str = "t";
+
+/// Generous per-command limit so that a hung `ldv` fails its test instead of the whole run.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One test's private world: `home/`, `config/` (XDG_CONFIG_HOME), `data/` (XDG_DATA_HOME),
+/// `work/` (the working directory of every command and where test files go), `vault/` and
+/// `profile.toml`.
+pub struct Env {
+    dir: TempDir,
+}
+
+impl Env {
+    /// An environment with no config file and no vault.
+    pub fn bare() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("ldv-cli-")
+            .tempdir()
+            .expect("create temp dir");
+        for sub in ["home", "config", "data", "work"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("create temp subdir");
+        }
+        Self { dir }
+    }
+
+    /// An environment whose `profile.toml` has profile `t`: a local vault at `vault/` with small
+    /// content-defined chunks (16/64/256 KiB) so that a few MiB span many chunks; the vault is
+    /// initialised through `ldv init`.
+    pub fn with_vault() -> Self {
+        let env = Self::bare();
+        std::fs::write(env.config_path(), env.profile_toml("")).expect("write profile.toml");
+        env.ldv().arg("init").assert().success();
+        assert!(env.vault_dir().join("ldv-vault.json").is_file());
+        env
+    }
+
+    /// An environment with an explicit vault (`--vault file:///.../vault`) made by `ldv init`,
+    /// using the vault's default chunking.
+    pub fn with_explicit_vault() -> Self {
+        let env = Self::bare();
+        env.ldv_vault().arg("init").assert().success();
+        assert!(env.vault_dir().join("ldv-vault.json").is_file());
+        env
+    }
+
+    /// The text of a config file defining profile `t` on this env's vault, plus `extra` lines
+    /// inside the profile table.
+    pub fn profile_toml(&self, extra: &str) -> String {
+        format!(
+            "[profiles.{PROFILE}]\nbackend = {{ type = \"local\", path = {} }}\n\
+             chunking = {{ mode = \"cdc\", min = \"16KiB\", avg = \"64KiB\", max = \"256KiB\" }}\n{extra}",
+            toml_string(&self.vault_dir())
+        )
+    }
+
+    /// The temp root.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A path under `work/`.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join("work").join(rel)
+    }
+
+    /// The vault directory.
+    pub fn vault_dir(&self) -> PathBuf {
+        self.root().join("vault")
+    }
+
+    /// `file:///.../vault`.
+    pub fn vault_url(&self) -> String {
+        format!("file://{}", self.vault_dir().display())
+    }
+
+    /// The profile file `Env::with_vault` writes.
+    pub fn config_path(&self) -> PathBuf {
+        self.root().join("profile.toml")
+    }
+
+    /// `$XDG_CONFIG_HOME`.
+    pub fn xdg_config(&self) -> PathBuf {
+        self.root().join("config")
+    }
+
+    /// `$XDG_DATA_HOME`.
+    pub fn xdg_data(&self) -> PathBuf {
+        self.root().join("data")
+    }
+
+    /// A plain `std::process::Command` for `ldv` in this environment: HOME and the XDG dirs point
+    /// into the temp dir, every `LDV_*` variable (and `RUST_LOG`) is removed, the working
+    /// directory is `work/`. For tests that need to spawn and signal the process.
+    pub fn std_command(&self) -> std::process::Command {
+        // `Command::cargo_bin("ldv")` resolves the same executable; a std command can be spawned.
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ldv"));
+        cmd.current_dir(self.root().join("work"))
+            .env("HOME", self.root().join("home"))
+            .env("XDG_CONFIG_HOME", self.xdg_config())
+            .env("XDG_DATA_HOME", self.xdg_data())
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR");
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("LDV_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd
+    }
+
+    /// `ldv --config profile.toml --profile t` as a std command, to spawn and signal.
+    pub fn std_ldv(&self) -> std::process::Command {
+        let mut cmd = self.std_command();
+        cmd.arg("--config")
+            .arg(self.config_path())
+            .args(["--profile", PROFILE]);
+        cmd
+    }
+
+    /// `ldv` with no config or vault flags: whatever the environment resolves to.
+    pub fn bare_ldv(&self) -> Command {
+        // Built from `std_command` (the `cargo_bin("ldv")` executable) so both kinds share one
+        // definition of the environment.
+        let mut cmd = Command::from_std(self.std_command());
+        cmd.timeout(COMMAND_TIMEOUT);
+        cmd
+    }
+
+    /// `ldv --config profile.toml --profile t`.
+    pub fn ldv(&self) -> Command {
+        let mut cmd = self.bare_ldv();
+        cmd.arg("--config")
+            .arg(self.config_path())
+            .args(["--profile", PROFILE]);
+        cmd
+    }
+
+    /// `ldv --vault file:///.../vault`.
+    pub fn ldv_vault(&self) -> Command {
+        let mut cmd = self.bare_ldv();
+        cmd.arg("--vault").arg(self.vault_url());
+        cmd
+    }
+
+    /// Writes `data` to `work/<rel>` (creating parent dirs) and returns the path.
+    pub fn write(&self, rel: &str, data: &[u8]) -> PathBuf {
+        let path = self.path(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent dirs");
+        }
+        std::fs::write(&path, data).expect("write test file");
+        path
+    }
+
+    /// Every file and directory under the vault, with each file's SHA-256.
+    pub fn vault_snapshot(&self) -> BTreeMap<String, String> {
+        snapshot(&self.vault_dir())
+    }
+
+    /// `ldv --json put SRC NAME` through `cmd`'s flags, asserting success; the receipt.
+    pub fn put_json(&self, mut cmd: Command, src: &Path, name: &str) -> Value {
+        let out = cmd
+            .arg("--json")
+            .arg("put")
+            .arg(src)
+            .arg(name)
+            .assert()
+            .success();
+        json_of(out.get_output())
+    }
+
+    /// The chunk list of `name` as `(offset, size, id)`, from `stat --json`.
+    pub fn chunks_of(&self, mut cmd: Command, name: &str) -> Vec<(u64, u64, String)> {
+        let out = cmd.args(["--json", "stat", name]).assert().success();
+        json_of(out.get_output())["chunks"]
+            .as_array()
+            .expect("stat --json has a chunks array")
+            .iter()
+            .map(|c| {
+                (
+                    c["offset"].as_u64().unwrap(),
+                    c["size"].as_u64().unwrap(),
+                    c["id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The object file of chunk `id` in the vault.
+    pub fn chunk_file(&self, id: &str) -> PathBuf {
+        self.vault_dir().join("chunks").join(&id[..2]).join(id)
+    }
+
+    /// Names and versions shown by `ls --versions --json` (optionally under `prefix`).
+    pub fn versions(&self, mut cmd: Command, prefix: Option<&str>) -> Vec<(String, String)> {
+        cmd.args(["--json", "ls", "--versions"]);
+        if let Some(p) = prefix {
+            cmd.arg(p);
+        }
+        let out = cmd.assert().success();
+        json_of(out.get_output())
+            .as_array()
+            .expect("ls --json is an array")
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_owned(),
+                    e["version"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A TOML basic string holding `path` (JSON string syntax is valid TOML for these paths).
+pub fn toml_string(path: &Path) -> String {
+    serde_json::to_string(path.to_str().expect("temp paths are UTF-8")).unwrap()
+}
+
+/// `len` pseudo-random bytes determined by `seed` (splitmix64; fast even in debug builds).
+pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    let mut out = vec![0u8; len.div_ceil(8) * 8];
+    for word in out.chunks_exact_mut(8) {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        word.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Lower-case hex SHA-256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex_of(&Sha256::digest(data))
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses stdout as exactly one JSON document.
+pub fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Stdout as UTF-8 lines.
+pub fn lines_of(out: &Output) -> Vec<String> {
+    String::from_utf8(out.stdout.clone())
+        .expect("stdout is UTF-8")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Asserts stderr is one line `ldv: error: ...` and returns it.
+pub fn error_line(out: &Output) -> String {
+    let stderr = String::from_utf8(out.stderr.clone()).expect("stderr is UTF-8");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected a one-line error on stderr, got:\n{stderr}"
+    );
+    assert!(
+        lines[0].starts_with("ldv: error: "),
+        "unexpected stderr: {stderr}"
+    );
+    lines[0].to_owned()
+}
+
+/// Every entry under `dir`: directories as `"dir"`, files as their SHA-256 (hidden temp files
+/// included, so a stray one shows up as a change).
+pub fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.expect("read dir entry").path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if path.is_dir() {
+                out.insert(rel, "dir".into());
+                walk(root, &path, out);
+            } else {
+                let data = std::fs::read(&path).expect("read vault file");
+                out.insert(rel, sha256_hex(&data));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Every regular file under `dir` with its content, keyed by relative path.
+pub fn tree_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    snapshot(dir)
+        .into_iter()
+        .filter(|(_, v)| v != "dir")
+        .map(|(rel, _)| {
+            let data = std::fs::read(dir.join(&rel)).unwrap();
+            (rel, data)
+        })
+        .collect()
+}
+
+/// Whether file permissions deny this process (false when running as root, where chmod 000
+/// does not stop reads or writes).
+pub fn permissions_enforced(scratch: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let probe = scratch.join(".perm-probe");
+    std::fs::write(&probe, b"x").unwrap();
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let enforced = std::fs::File::open(&probe).is_err();
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::remove_file(&probe).unwrap();
+    enforced
+}
+
+/// Flips the lowest bit of the byte at `offset` in `path`.
+pub fn flip_byte(path: &Path, offset: usize) {
+    let mut data = std::fs::read(path).expect("read file to damage");
+    data[offset] ^= 0x01;
+    write_over(path, &data);
+}
+
+/// Replaces a (possibly read-only) file's content.
+pub fn write_over(path: &Path, data: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).map(|m| m.permissions().mode());
+    if mode.is_ok() {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::fs::write(path, data).expect("write damaged file");
+    if let Ok(mode) = mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+/// Asserts `got == want` without dumping megabytes: reports lengths and the first difference.
+#[track_caller]
+pub fn assert_bytes(got: &[u8], want: &[u8], what: &str) {
+    if got != want {
+        let first = got.iter().zip(want).position(|(a, b)| a != b);
+        panic!(
+            "{what}: got {} bytes, want {}; first difference at {first:?}",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+/// Asserts the file at `path` holds exactly `want`.
+#[track_caller]
+pub fn assert_file(path: &Path, want: &[u8]) {
+    let got = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert_bytes(&got, want, &path.display().to_string());
+}
