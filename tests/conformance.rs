@@ -731,10 +731,10 @@ fn stacks_display_their_layers() {
     expect(stacks::memory(), "memory://");
     expect(stacks::local(), "file://ROOT");
     expect(stacks::faulty_memory(), "faulty(memory://)");
-    expect(stacks::metrics_local(), "metrics(file://ROOT)");
+    expect(stacks::metrics_local(), "file://ROOT");
     expect(
         stacks::metrics_faulty_local(),
-        "metrics(faulty(file://ROOT))",
+        "faulty(file://ROOT)",
     );
 }
 

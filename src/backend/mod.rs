@@ -142,7 +142,8 @@ pub struct Stack {
     pub metrics: Arc<layer::MetricsBackend>,
 }
 
-/// Builds the backend stack for `config`, in the fixed order `metrics(<base>)`.
+/// Builds the backend stack for `config`, in the fixed order `metrics(<base>)` (the metrics layer
+/// displays as its inner backend).
 ///
 /// Retry, cache and concurrency-limit layers slot in between as they arrive:
 /// `metrics(retry(cache(limit(<base>))))`.

@@ -110,9 +110,11 @@ impl Drop for ListGuard {
     }
 }
 
+/// The metrics layer only observes, so it shows as the backend it wraps: messages such as
+/// "no vault at file:///data/vault" name the location a user typed.
 impl fmt::Display for MetricsBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "metrics({})", self.inner)
+        self.inner.fmt(f)
     }
 }
 
