@@ -732,10 +732,7 @@ fn stacks_display_their_layers() {
     expect(stacks::local(), "file://ROOT");
     expect(stacks::faulty_memory(), "faulty(memory://)");
     expect(stacks::metrics_local(), "file://ROOT");
-    expect(
-        stacks::metrics_faulty_local(),
-        "faulty(file://ROOT)",
-    );
+    expect(stacks::metrics_faulty_local(), "faulty(file://ROOT)");
 }
 
 // ---------------------------------------------------------------------------------------------
