@@ -19,8 +19,14 @@ _ldv() {
             ldv,cat)
                 cmd="ldv__subcmd__cat"
                 ;;
+            ldv,chunk)
+                cmd="ldv__subcmd__chunk"
+                ;;
             ldv,completions)
                 cmd="ldv__subcmd__completions"
+                ;;
+            ldv,gc)
+                cmd="ldv__subcmd__gc"
                 ;;
             ldv,get)
                 cmd="ldv__subcmd__get"
@@ -46,11 +52,23 @@ _ldv() {
             ldv,stat)
                 cmd="ldv__subcmd__stat"
                 ;;
+            ldv,unlock)
+                cmd="ldv__subcmd__unlock"
+                ;;
+            ldv,verify)
+                cmd="ldv__subcmd__verify"
+                ;;
             ldv__subcmd__help,cat)
                 cmd="ldv__subcmd__help__subcmd__cat"
                 ;;
+            ldv__subcmd__help,chunk)
+                cmd="ldv__subcmd__help__subcmd__chunk"
+                ;;
             ldv__subcmd__help,completions)
                 cmd="ldv__subcmd__help__subcmd__completions"
+                ;;
+            ldv__subcmd__help,gc)
+                cmd="ldv__subcmd__help__subcmd__gc"
                 ;;
             ldv__subcmd__help,get)
                 cmd="ldv__subcmd__help__subcmd__get"
@@ -76,6 +94,12 @@ _ldv() {
             ldv__subcmd__help,stat)
                 cmd="ldv__subcmd__help__subcmd__stat"
                 ;;
+            ldv__subcmd__help,unlock)
+                cmd="ldv__subcmd__help__subcmd__unlock"
+                ;;
+            ldv__subcmd__help,verify)
+                cmd="ldv__subcmd__help__subcmd__verify"
+                ;;
             *)
                 ;;
         esac
@@ -83,7 +107,7 @@ _ldv() {
 
     case "${cmd}" in
         ldv)
-            opts="-q -v -j -y -h -V --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --help --version init put get cat ls rm stat health completions help"
+            opts="-q -v -j -y -h -V --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help --version init put get cat ls rm stat health verify chunk gc unlock completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -109,6 +133,10 @@ _ldv() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -117,7 +145,7 @@ _ldv() {
             return 0
             ;;
         ldv__subcmd__cat)
-            opts="-q -v -j -y -h --range --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --help"
+            opts="-q -v -j -y -h --range --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -147,6 +175,10 @@ _ldv() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -154,8 +186,8 @@ _ldv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ldv__subcmd__completions)
-            opts="-q -v -j -y -h --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --help bash elvish fish powershell zsh"
+        ldv__subcmd__chunk)
+            opts="-l -q -v -j -y -h --long --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -178,6 +210,90 @@ _ldv() {
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ldv__subcmd__completions)
+            opts="-q -v -j -y -h --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help bash elvish fish powershell zsh"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vault)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ldv__subcmd__gc)
+            opts="-q -v -j -y -h --dry-run --grace --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vault)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -189,7 +305,7 @@ _ldv() {
             return 0
             ;;
         ldv__subcmd__get)
-            opts="-q -v -j -y -h --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --help"
+            opts="-q -v -j -y -h --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -212,6 +328,10 @@ _ldv() {
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -223,7 +343,7 @@ _ldv() {
             return 0
             ;;
         ldv__subcmd__health)
-            opts="-q -v -j -y -h --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --help"
+            opts="-q -v -j -y -h --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,6 +369,10 @@ _ldv() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -257,7 +381,7 @@ _ldv() {
             return 0
             ;;
         ldv__subcmd__help)
-            opts="init put get cat ls rm stat health completions help"
+            opts="init put get cat ls rm stat health verify chunk gc unlock completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -284,7 +408,35 @@ _ldv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ldv__subcmd__help__subcmd__chunk)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ldv__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ldv__subcmd__help__subcmd__gc)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -410,8 +562,36 @@ _ldv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ldv__subcmd__help__subcmd__unlock)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ldv__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ldv__subcmd__init)
-            opts="-q -v -j -y -h --chunking --save-profile --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --help"
+            opts="-q -v -j -y -h --chunking --save-profile --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -445,6 +625,10 @@ _ldv() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -453,7 +637,7 @@ _ldv() {
             return 0
             ;;
         ldv__subcmd__ls)
-            opts="-l -q -v -j -y -h --long --versions --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --help"
+            opts="-l -q -v -j -y -h --long --versions --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -479,6 +663,10 @@ _ldv() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -487,7 +675,7 @@ _ldv() {
             return 0
             ;;
         ldv__subcmd__put)
-            opts="-q -v -j -y -h --content-type --meta --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --help"
+            opts="-q -v -j -y -h --content-type --meta --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -521,6 +709,10 @@ _ldv() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -529,7 +721,7 @@ _ldv() {
             return 0
             ;;
         ldv__subcmd__rm)
-            opts="-r -q -v -j -y -h --recursive --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --help"
+            opts="-r -q -v -j -y -h --recursive --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -552,6 +744,10 @@ _ldv() {
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -563,7 +759,7 @@ _ldv() {
             return 0
             ;;
         ldv__subcmd__stat)
-            opts="-q -v -j -y -h --chunks --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --help"
+            opts="-q -v -j -y -h --chunks --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -586,6 +782,90 @@ _ldv() {
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ldv__subcmd__unlock)
+            opts="-q -v -j -y -h --all --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vault)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ldv__subcmd__verify)
+            opts="-q -v -j -y -h --read-data --read-data-subset --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --read-data-subset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vault)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

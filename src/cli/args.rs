@@ -48,9 +48,21 @@ pub struct GlobalArgs {
     /// Chunks (and small files) in flight at once [default: profile, else 8].
     #[arg(short = 'j', long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallel: Option<u16>,
-    /// Answer yes to confirmations (needed by rm when stdin is not a terminal).
+    /// Answer yes to confirmations (needed by rm and gc when stdin is not a terminal).
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
+    /// How long to wait for a vault lock held by another process before giving up (exit 8).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    pub lock_wait: std::time::Duration,
+    /// Print the store and backend counters on stderr when done.
+    #[arg(long, global = true)]
+    pub stats: bool,
+}
+
+/// Parses a duration such as `30s`, `5m`, `24h` or `0s`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid duration {s:?} ({e}); expected e.g. 30s, 5m, 24h"))
 }
 
 /// The commands.
@@ -72,6 +84,14 @@ pub enum Command {
     Stat(StatArgs),
     /// Check that the backend answers and holds a readable vault.
     Health,
+    /// Audit the vault: manifests, chunk presence and sizes, and optionally chunk contents.
+    Verify(VerifyArgs),
+    /// Show how a file would be chunked and what a put would upload, without uploading.
+    Chunk(ChunkArgs),
+    /// Delete chunks no version references (after a grace period).
+    Gc(GcArgs),
+    /// Remove stale vault locks (or all locks with --all).
+    Unlock(UnlockArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -176,4 +196,47 @@ pub struct StatArgs {
 pub struct CompletionsArgs {
     /// The shell to generate for.
     pub shell: clap_complete::Shell,
+}
+
+/// `ldv verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Check only these names (every version) or NAME@VERSION; default: the whole vault.
+    pub objects: Vec<String>,
+    /// Download and re-hash every referenced chunk.
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Download and re-hash a subset: n/t (slice n of t; slices 1..t cover every chunk once) or
+    /// x% (a random sample).
+    #[arg(long, value_name = "n/t|x%")]
+    pub read_data_subset: Option<String>,
+}
+
+/// `ldv chunk`.
+#[derive(Debug, Args)]
+pub struct ChunkArgs {
+    /// The file to examine.
+    pub file: PathBuf,
+    /// List every chunk: offset, size, id and whether it exists.
+    #[arg(short, long)]
+    pub long: bool,
+}
+
+/// `ldv gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Print the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep unreferenced chunks younger than this.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub grace: std::time::Duration,
+}
+
+/// `ldv unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Remove every lock, live ones too (only when you know their processes are gone).
+    #[arg(long)]
+    pub all: bool,
 }

@@ -18,6 +18,7 @@ use crate::backend::{self, Stack};
 use crate::error::{Error, ErrorKind};
 use crate::report::Reporter;
 use crate::store::Vault;
+use crate::store::locks::{LockGuard, LockKind};
 use args::{Cli, Command};
 use progress::CliReporter;
 use settings::Settings;
@@ -28,6 +29,8 @@ pub struct Ctx {
     pub settings: Settings,
     /// Progress sink.
     pub reporter: Arc<dyn Reporter>,
+    /// The vault opened by the command, for `--stats`.
+    opened: std::sync::OnceLock<(Arc<Vault>, Stack)>,
 }
 
 impl Ctx {
@@ -48,7 +51,43 @@ impl Ctx {
             }
             other => other?,
         };
-        Ok((Arc::new(vault), stack))
+        let vault = Arc::new(vault);
+        let _ = self.opened.set((Arc::clone(&vault), stack.clone()));
+        Ok((vault, stack))
+    }
+
+    /// Takes a vault lock of `kind` for `command`, waiting up to `--lock-wait`.
+    pub async fn lock(
+        &self,
+        vault: &Vault,
+        kind: LockKind,
+        command: &str,
+    ) -> crate::Result<LockGuard> {
+        vault.lock(kind, command, self.settings.lock_wait).await
+    }
+
+    /// Takes a shared lock for a reader, so gc cannot delete chunks mid-read; a reader without
+    /// write access to the vault reads unlocked rather than not at all.
+    pub async fn read_lock(
+        &self,
+        vault: &Vault,
+        command: &str,
+    ) -> crate::Result<Option<LockGuard>> {
+        match self.lock(vault, LockKind::Shared, command).await {
+            Ok(guard) => Ok(Some(guard)),
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                tracing::debug!("reading without a lock: {e}");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The counters of the vault this command opened, if any.
+    pub fn stats(&self) -> Option<commands::Stats> {
+        self.opened
+            .get()
+            .map(|(vault, stack)| commands::Stats::of(vault, stack))
     }
 
     /// Asks the user to confirm `question`; without a terminal, `--yes` is required.
@@ -91,6 +130,22 @@ fn init_logging(verbose: u8, quiet: bool) {
         )
         .without_time()
         .try_init();
+}
+
+/// Runs `work` while `lock` is held, then releases it whatever happened; the work's error wins
+/// over a release error.
+pub async fn locked<T>(
+    lock: Option<LockGuard>,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let result = work.await;
+    let released = match lock {
+        Some(lock) => lock.release().await,
+        None => Ok(()),
+    };
+    let value = result?;
+    released?;
+    Ok(value)
 }
 
 /// Whether the error (or one of its causes) is a closed pipe on our output, which is not a
@@ -136,6 +191,10 @@ async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<u8> {
         Command::Rm(a) => commands::rm::run(ctx, a).await,
         Command::Stat(a) => commands::stat::run(ctx, a).await,
         Command::Health => commands::health::run(ctx).await,
+        Command::Verify(a) => commands::verify::run(ctx, a).await,
+        Command::Chunk(a) => commands::chunk::run(ctx, a).await,
+        Command::Gc(a) => commands::gc::run(ctx, a).await,
+        Command::Unlock(a) => commands::unlock::run(ctx, a).await,
         Command::Completions(a) => commands::completions::run(a),
     }
 }
@@ -153,6 +212,7 @@ pub fn main() -> ExitCode {
     let ctx = Ctx {
         settings,
         reporter: Arc::clone(&reporter) as Arc<dyn Reporter>,
+        opened: std::sync::OnceLock::new(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -174,6 +234,11 @@ pub fn main() -> ExitCode {
         }
     });
     reporter.on_done();
+    if ctx.settings.output.stats {
+        if let Some(stats) = ctx.stats() {
+            eprintln!("{}", stats.render());
+        }
+    }
     let code = match outcome {
         None => {
             eprintln!("ldv: interrupted");

@@ -30,6 +30,8 @@ pub struct OutputSettings {
     pub yes: bool,
     /// Stdin and stderr are terminals, so questions can be asked.
     pub interactive: bool,
+    /// Print counters on stderr when done.
+    pub stats: bool,
 }
 
 /// Where the vault is and how it was chosen.
@@ -56,6 +58,8 @@ pub struct Settings {
     pub config_path: PathBuf,
     /// The profile in use, if any.
     pub profile: Option<String>,
+    /// How long to wait for a conflicting vault lock.
+    pub lock_wait: std::time::Duration,
 }
 
 /// The default config file path: `$XDG_CONFIG_HOME/ldv/config.toml` or the platform equivalent.
@@ -198,6 +202,7 @@ impl Settings {
                 && !global.no_progress,
             yes: global.yes,
             interactive: stderr_tty && std::io::stdin().is_terminal(),
+            stats: global.stats,
         };
         Ok(Self {
             output,
@@ -206,6 +211,7 @@ impl Settings {
             chunker,
             config_path,
             profile: profile_name,
+            lock_wait: global.lock_wait,
         })
     }
 }

@@ -125,19 +125,23 @@ fn task_failed(e: tokio::task::JoinError) -> Error {
     )
 }
 
-/// Stores everything `source` yields as a new version of `name`; `what` names the source in
-/// errors (a path, or "stdin").
-pub async fn put_reader(
-    vault: &Arc<Vault>,
-    name: &str,
-    what: &str,
+/// Reads `source`, cuts it into chunks and hashes each, then calls `each` on every chunk with at
+/// most `parallel` calls in flight. Returns the results in content order and the SHA-256 of the
+/// whole content. Reading and chunking run on a blocking thread, the whole-content digest on a
+/// thread of its own, chunk hashing on the blocking pool; queues between them are short, so
+/// memory stays bounded by about `parallel` chunks. `what` names the source in errors.
+pub async fn pipeline<T, F, Fut>(
     source: Box<dyn Read + Send>,
-    opts: &PutOptions,
-    reporter: &Arc<dyn Reporter>,
-) -> Result<PutReceipt> {
-    layout::validate_name(name)?;
-    opts.chunker.validate()?;
-    let started = Instant::now();
+    what: &str,
+    config: ChunkerConfig,
+    parallel: usize,
+    each: F,
+) -> Result<(Vec<T>, String)>
+where
+    F: Fn(PlainChunk, ChunkId) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    config.validate()?;
 
     // Whole-content digest on its own thread, fed the chunks in order.
     let (hash_tx, hash_rx) = mpsc::sync_channel::<Bytes>(2);
@@ -149,10 +153,8 @@ pub async fn put_reader(
         hex::encode(h.finalize())
     });
 
-    // Reading and chunking on a blocking thread, feeding a bounded queue. Chunks come out
-    // already framed, so storing them needs no copy.
+    // Chunks come out already framed, so storing them needs no copy.
     let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<PlainChunk>(2);
-    let config = opts.chunker;
     let source_name = what.to_owned();
     let chunker = tokio::task::spawn_blocking(move || -> Result<()> {
         for cut in Chunker::new(config, source).with_prefix(&codec::PLAIN_HEADER) {
@@ -167,47 +169,60 @@ pub async fn put_reader(
         Ok(())
     });
 
-    let stored: Result<Vec<(ChunkRef, ChunkWrite)>> =
-        tokio_stream::wrappers::ReceiverStream::new(chunk_rx)
-            .map(|chunk| {
-                let vault = Arc::clone(vault);
-                let reporter = Arc::clone(reporter);
-                async move {
-                    let size = chunk.len() as u64;
-                    let data = chunk.data();
-                    let id = tokio::task::spawn_blocking(move || ChunkId::of(&data))
-                        .await
-                        .map_err(task_failed)?;
-                    let write = vault.put_chunk(id, &chunk).await?;
-                    reporter.on_bytes(size);
-                    Ok((
-                        ChunkRef {
-                            offset: 0,
-                            size,
-                            id,
-                        },
-                        write,
-                    ))
-                }
-            })
-            .buffered(opts.parallel.max(1))
-            .try_collect()
-            .await;
+    let results: Result<Vec<T>> = tokio_stream::wrappers::ReceiverStream::new(chunk_rx)
+        .map(|chunk| {
+            let data = chunk.data();
+            let id = tokio::task::spawn_blocking(move || ChunkId::of(&data));
+            let each = &each;
+            async move {
+                let id = id.await.map_err(task_failed)?;
+                each(chunk, id).await
+            }
+        })
+        .buffered(parallel.max(1))
+        .try_collect()
+        .await;
     let chunked = chunker.await.map_err(task_failed)?;
-    let stored = stored?;
+    let results = results?;
     chunked?;
     let sha256 = hasher
         .join()
         .map_err(|_| Error::new(ErrorKind::BackendError, "internal hashing thread failed"))?;
+    Ok((results, sha256))
+}
 
+/// Stores everything `source` yields as a new version of `name`; `what` names the source in
+/// errors (a path, or "stdin").
+pub async fn put_reader(
+    vault: &Arc<Vault>,
+    name: &str,
+    what: &str,
+    source: Box<dyn Read + Send>,
+    opts: &PutOptions,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<PutReceipt> {
+    layout::validate_name(name)?;
+    let started = Instant::now();
+    let (stored, sha256) = pipeline(
+        source,
+        what,
+        opts.chunker,
+        opts.parallel,
+        |chunk, id| async move {
+            let size = chunk.len() as u64;
+            let write = vault.put_chunk(id, &chunk).await?;
+            reporter.on_bytes(size);
+            Ok((size, id, write))
+        },
+    )
+    .await?;
     let mut tally = Tally::default();
     let mut chunks = Vec::with_capacity(stored.len());
     let mut offset = 0;
-    for (mut c, write) in stored {
-        c.offset = offset;
-        offset += c.size;
-        tally.add(c.size, write);
-        chunks.push(c);
+    for (size, id, write) in stored {
+        chunks.push(ChunkRef { offset, size, id });
+        offset += size;
+        tally.add(size, write);
     }
     commit(vault, name, offset, sha256, chunks, tally, opts, started).await
 }

@@ -6,6 +6,7 @@
 pub mod chunker;
 pub mod codec;
 pub mod layout;
+pub mod locks;
 pub mod manifest;
 
 use std::collections::HashMap;
@@ -92,6 +93,8 @@ pub struct Vault {
     /// Chunks stored or found during this session; concurrent writers of the same chunk share one
     /// upload, and a failed upload leaves the cell empty so the next writer tries again.
     known: Mutex<HashMap<ChunkId, Arc<OnceCell<()>>>>,
+    /// The lock this process holds on the vault, checked before every commit and removal.
+    held: Mutex<Option<Arc<locks::LockState>>>,
 }
 
 impl Vault {
@@ -141,6 +144,7 @@ impl Vault {
             descriptor,
             counters: Counters::default(),
             known: Mutex::new(HashMap::new()),
+            held: Mutex::new(None),
         }
     }
 
@@ -242,8 +246,30 @@ impl Vault {
         checked
     }
 
+    /// Takes a vault lock for `command` (waiting up to `wait` for conflicting holders); from then
+    /// on every commit and removal first checks that the lock is still held.
+    pub async fn lock(
+        &self,
+        kind: locks::LockKind,
+        command: &str,
+        wait: std::time::Duration,
+    ) -> Result<locks::LockGuard> {
+        let guard = locks::acquire(&self.backend, kind, command, wait).await?;
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(guard.state());
+        Ok(guard)
+    }
+
+    /// Fails if this process took a lock and can no longer trust it.
+    pub fn check_lock(&self) -> Result<()> {
+        match self.held.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(state) => state.check(),
+            None => Ok(()),
+        }
+    }
+
     /// Commits a version: writes its manifest create-only. Every chunk must already be stored.
     pub async fn commit(&self, manifest: &Manifest) -> Result<()> {
+        self.check_lock()?;
         let key = layout::manifest_key(&manifest.name, &manifest.version);
         self.backend
             .put(&key, Bytes::from(manifest.to_bytes()), PutMode::CreateOnly)
@@ -313,8 +339,35 @@ impl Vault {
         Ok(all)
     }
 
+    /// Reads the manifests of `versions`, `parallel` at a time, in the given order; each result
+    /// stands alone so one unreadable manifest does not hide the others.
+    pub async fn read_manifests(
+        &self,
+        versions: &[(String, String)],
+        parallel: usize,
+    ) -> Vec<Result<Manifest>> {
+        use futures::StreamExt;
+        futures::stream::iter(versions)
+            .map(|(name, version)| self.manifest(name, version))
+            .buffered(parallel.max(1))
+            .collect()
+            .await
+    }
+
+    /// Every chunk in the vault with its stored size and modification time.
+    pub async fn list_chunks(&self) -> Result<Vec<(ChunkId, crate::backend::ObjectMeta)>> {
+        self.backend
+            .list(layout::CHUNKS_PREFIX)
+            .try_filter_map(|meta| {
+                futures::future::ready(Ok(ChunkId::from_key(&meta.key).map(|id| (id, meta))))
+            })
+            .try_collect()
+            .await
+    }
+
     /// Removes the manifest of `name@version`; its chunks stay until garbage collection.
     pub async fn remove_version(&self, name: &str, version: &str) -> Result<()> {
+        self.check_lock()?;
         self.backend
             .delete(&layout::manifest_key(name, version))
             .await

@@ -1,7 +1,7 @@
 //! `ldv cat NAME[@VERSION] [--range A-B]`.
 
-use crate::cli::Ctx;
 use crate::cli::args::CatArgs;
+use crate::cli::{Ctx, locked};
 use crate::error::{Error, Result};
 use crate::ops::get;
 use crate::store::layout::ObjectRef;
@@ -36,22 +36,26 @@ pub fn parse_range(spec: &str, size: u64) -> Result<(u64, u64)> {
 pub async fn run(ctx: &Ctx, args: CatArgs) -> anyhow::Result<u8> {
     let r = ObjectRef::parse(&args.object)?;
     let (vault, _) = ctx.vault().await?;
-    let m = vault.resolve(&r).await?;
-    let range = args
-        .range
-        .as_deref()
-        .map(|spec| parse_range(spec, m.size))
-        .transpose()?;
-    get::cat(
-        &vault,
-        &m,
-        range,
-        ctx.settings.parallel,
-        std::io::stdout(),
-        &ctx.reporter,
-    )
-    .await?;
-    Ok(0)
+    let lock = ctx.read_lock(&vault, "cat").await?;
+    locked(lock, async {
+        let m = vault.resolve(&r).await?;
+        let range = args
+            .range
+            .as_deref()
+            .map(|spec| parse_range(spec, m.size))
+            .transpose()?;
+        get::cat(
+            &vault,
+            &m,
+            range,
+            ctx.settings.parallel,
+            std::io::stdout(),
+            &ctx.reporter,
+        )
+        .await?;
+        Ok(0)
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::Ctx;
 use crate::cli::args::GetArgs;
 use crate::cli::output;
+use crate::cli::{Ctx, locked};
 use crate::error::{Error, ErrorKind};
 use crate::ops::get;
 use crate::store::layout::ObjectRef;
@@ -23,70 +23,74 @@ fn target(dest: Option<&str>, name: &str) -> PathBuf {
 pub async fn run(ctx: &Ctx, args: GetArgs) -> anyhow::Result<u8> {
     let r = ObjectRef::parse(&args.object)?;
     let (vault, stack) = ctx.vault().await?;
-    let out = &ctx.settings.output;
-    let parallel = ctx.settings.parallel;
-    let manifest = match vault.resolve(&r).await {
-        Ok(m) => Some(m),
-        Err(e) if e.kind() == ErrorKind::NotFound && r.version.is_none() => None,
-        Err(e) => return Err(e.into()),
-    };
-    if args.dest.as_deref() == Some("-") {
-        let m = manifest.ok_or_else(|| Error::not_found(&r))?;
-        get::cat(&vault, &m, None, parallel, std::io::stdout(), &ctx.reporter).await?;
-        return Ok(0);
-    }
-    match manifest {
-        Some(m) => {
-            let path = target(args.dest.as_deref(), &m.name);
-            ctx.reporter.on_start(Some(m.size), None);
-            let receipt = get::get_to_path(&vault, &m, &path, parallel, &ctx.reporter).await?;
-            ctx.reporter.on_done();
-            if out.json {
-                output::json(&WithStats {
-                    result: &receipt,
-                    stats: Stats::of(&vault, &stack),
-                })?;
-            } else if !out.quiet {
-                output::line(format!(
-                    "wrote {}  {}@{}  {}  sha256 {} (verified, {})",
-                    receipt.path,
-                    receipt.name,
-                    receipt.version,
-                    output::size(receipt.size),
-                    receipt.sha256,
-                    output::rate(receipt.size, receipt.elapsed_ms),
-                ))?;
+    let lock = ctx.read_lock(&vault, "get").await?;
+    locked(lock, async {
+        let out = &ctx.settings.output;
+        let parallel = ctx.settings.parallel;
+        let manifest = match vault.resolve(&r).await {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == ErrorKind::NotFound && r.version.is_none() => None,
+            Err(e) => return Err(e.into()),
+        };
+        if args.dest.as_deref() == Some("-") {
+            let m = manifest.ok_or_else(|| Error::not_found(&r))?;
+            get::cat(&vault, &m, None, parallel, std::io::stdout(), &ctx.reporter).await?;
+            return Ok(0);
+        }
+        match manifest {
+            Some(m) => {
+                let path = target(args.dest.as_deref(), &m.name);
+                ctx.reporter.on_start(Some(m.size), None);
+                let receipt = get::get_to_path(&vault, &m, &path, parallel, &ctx.reporter).await?;
+                ctx.reporter.on_done();
+                if out.json {
+                    output::json(&WithStats {
+                        result: &receipt,
+                        stats: Stats::of(&vault, &stack),
+                    })?;
+                } else if !out.quiet {
+                    output::line(format!(
+                        "wrote {}  {}@{}  {}  sha256 {} (verified, {})",
+                        receipt.path,
+                        receipt.name,
+                        receipt.version,
+                        output::size(receipt.size),
+                        receipt.sha256,
+                        output::rate(receipt.size, receipt.elapsed_ms),
+                    ))?;
+                }
+            }
+            None => {
+                let refs = get::tree(&vault, &r.name).await?;
+                if refs.is_empty() {
+                    return Err(Error::not_found(&r).into());
+                }
+                let dest = match args.dest.as_deref() {
+                    None => PathBuf::from(basename(&r.name)),
+                    Some(d) => PathBuf::from(d),
+                };
+                std::fs::create_dir_all(&dest)
+                    .map_err(|e| Error::io("create directory", dest.display(), e))?;
+                let summary =
+                    get::get_tree(&vault, &r.name, refs, &dest, parallel, &ctx.reporter).await?;
+                ctx.reporter.on_done();
+                if out.json {
+                    output::json(&WithStats {
+                        result: &summary,
+                        stats: Stats::of(&vault, &stack),
+                    })?;
+                } else if !out.quiet {
+                    output::line(format!(
+                        "wrote {} files into {}  {} (verified, {})",
+                        summary.files,
+                        dest.display(),
+                        output::size(summary.size),
+                        output::rate(summary.size, summary.elapsed_ms),
+                    ))?;
+                }
             }
         }
-        None => {
-            let refs = get::tree(&vault, &r.name).await?;
-            if refs.is_empty() {
-                return Err(Error::not_found(&r).into());
-            }
-            let dest = match args.dest.as_deref() {
-                None => PathBuf::from(basename(&r.name)),
-                Some(d) => PathBuf::from(d),
-            };
-            std::fs::create_dir_all(&dest)
-                .map_err(|e| Error::io("create directory", dest.display(), e))?;
-            let summary =
-                get::get_tree(&vault, &r.name, refs, &dest, parallel, &ctx.reporter).await?;
-            ctx.reporter.on_done();
-            if out.json {
-                output::json(&WithStats {
-                    result: &summary,
-                    stats: Stats::of(&vault, &stack),
-                })?;
-            } else if !out.quiet {
-                output::line(format!(
-                    "wrote {} files into {}  {} (verified, {})",
-                    summary.files,
-                    dest.display(),
-                    output::size(summary.size),
-                    output::rate(summary.size, summary.elapsed_ms),
-                ))?;
-            }
-        }
-    }
-    Ok(0)
+        Ok(0)
+    })
+    .await
 }

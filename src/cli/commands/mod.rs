@@ -2,7 +2,9 @@
 //! renders the result.
 
 pub mod cat;
+pub mod chunk;
 pub mod completions;
+pub mod gc;
 pub mod get;
 pub mod health;
 pub mod init;
@@ -10,11 +12,14 @@ pub mod ls;
 pub mod put;
 pub mod rm;
 pub mod stat;
+pub mod unlock;
+pub mod verify;
 
 use serde::Serialize;
 
 use crate::backend::Stack;
 use crate::backend::layer::BackendMetrics;
+use crate::cli::output;
 use crate::store::{StoreStats, Vault};
 
 /// Counters reported with `--json` by commands that move data.
@@ -33,6 +38,26 @@ impl Stats {
             backend: stack.metrics.snapshot(),
             store: vault.stats(),
         }
+    }
+
+    /// The counters as a few lines of text, for `--stats`.
+    pub fn render(&self) -> String {
+        let (b, s) = (&self.backend, &self.store);
+        format!(
+            "backend: {} requests ({} failed), {} up, {} down, {:.2} ms average latency\n\
+             store:   {} chunks uploaded, {} deduplicated ({}), {} downloaded, integrity checks {} passed / {} failed",
+            b.total_requests,
+            b.failed_requests,
+            output::size(b.bytes_uploaded),
+            output::size(b.bytes_downloaded),
+            b.avg_latency_ms,
+            s.chunks_uploaded,
+            s.chunks_deduplicated,
+            output::size(s.deduplicated_bytes),
+            s.chunks_downloaded,
+            s.integrity_checks_passed,
+            s.integrity_checks_failed,
+        )
     }
 }
 

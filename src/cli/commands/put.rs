@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::cli::Ctx;
 use crate::cli::args::PutArgs;
 use crate::cli::output;
+use crate::cli::{Ctx, locked};
 use crate::error::{Error, Result};
 use crate::ops::put::{self, FileJob, PutOptions, PutReceipt};
 use crate::store::layout::validate_name;
+use crate::store::locks::LockKind;
 
 use super::{Stats, WithStats};
 
@@ -122,53 +123,58 @@ pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
         content_type: args.content_type,
         metadata: args.meta.into_iter().collect::<BTreeMap<_, _>>(),
     };
-    let out = &ctx.settings.output;
-    match plan {
-        Plan::Stdin(name) => {
-            ctx.reporter.on_start(None, None);
-            let receipt = put::put_reader(
-                &vault,
-                &name,
-                "stdin",
-                Box::new(std::io::stdin()),
-                &opts,
-                &ctx.reporter,
-            )
-            .await?;
-            ctx.reporter.on_done();
-            emit_one(ctx, receipt, Stats::of(&vault, &stack))?;
-        }
-        Plan::Files(jobs, _) if jobs.len() == 1 && !Path::new(&args.args[0]).is_dir() => {
-            ctx.reporter.on_start(Some(jobs[0].size), None);
-            let receipt = put::put_file(&vault, &jobs[0], &opts, &ctx.reporter).await?;
-            ctx.reporter.on_done();
-            emit_one(ctx, receipt, Stats::of(&vault, &stack))?;
-        }
-        Plan::Files(jobs, _) => {
-            let summary = put::put_files(&vault, jobs, &opts, &Arc::clone(&ctx.reporter)).await?;
-            ctx.reporter.on_done();
-            if out.json {
-                output::json(&WithStats {
-                    result: &summary,
-                    stats: Stats::of(&vault, &stack),
-                })?;
-            } else if !out.quiet {
-                for r in &summary.objects {
-                    output::line(line(r))?;
+    let lock = ctx.lock(&vault, LockKind::Shared, "put").await?;
+    locked(Some(lock), async {
+        let out = &ctx.settings.output;
+        match plan {
+            Plan::Stdin(name) => {
+                ctx.reporter.on_start(None, None);
+                let receipt = put::put_reader(
+                    &vault,
+                    &name,
+                    "stdin",
+                    Box::new(std::io::stdin()),
+                    &opts,
+                    &ctx.reporter,
+                )
+                .await?;
+                ctx.reporter.on_done();
+                emit_one(ctx, receipt, Stats::of(&vault, &stack))?;
+            }
+            Plan::Files(jobs, _) if jobs.len() == 1 && !Path::new(&args.args[0]).is_dir() => {
+                ctx.reporter.on_start(Some(jobs[0].size), None);
+                let receipt = put::put_file(&vault, &jobs[0], &opts, &ctx.reporter).await?;
+                ctx.reporter.on_done();
+                emit_one(ctx, receipt, Stats::of(&vault, &stack))?;
+            }
+            Plan::Files(jobs, _) => {
+                let summary =
+                    put::put_files(&vault, jobs, &opts, &Arc::clone(&ctx.reporter)).await?;
+                ctx.reporter.on_done();
+                if out.json {
+                    output::json(&WithStats {
+                        result: &summary,
+                        stats: Stats::of(&vault, &stack),
+                    })?;
+                } else if !out.quiet {
+                    for r in &summary.objects {
+                        output::line(line(r))?;
+                    }
+                    output::line(format!(
+                        "{} files, {}, {} new chunks, {} uploaded, {} deduplicated, {}",
+                        summary.files,
+                        output::size(summary.size),
+                        summary.new_chunks,
+                        output::size(summary.bytes_uploaded),
+                        output::size(summary.bytes_deduplicated),
+                        output::rate(summary.size, summary.elapsed_ms),
+                    ))?;
                 }
-                output::line(format!(
-                    "{} files, {}, {} new chunks, {} uploaded, {} deduplicated, {}",
-                    summary.files,
-                    output::size(summary.size),
-                    summary.new_chunks,
-                    output::size(summary.bytes_uploaded),
-                    output::size(summary.bytes_deduplicated),
-                    output::rate(summary.size, summary.elapsed_ms),
-                ))?;
             }
         }
-    }
-    Ok(0)
+        Ok(0)
+    })
+    .await
 }
 
 fn emit_one(ctx: &Ctx, receipt: PutReceipt, stats: Stats) -> anyhow::Result<()> {

@@ -1,11 +1,12 @@
 //! `ldv rm NAME[@VERSION]...`.
 
-use crate::cli::Ctx;
 use crate::cli::args::RmArgs;
 use crate::cli::output;
+use crate::cli::{Ctx, locked};
 use crate::error::Result;
 use crate::ops::rm;
 use crate::store::layout::ObjectRef;
+use crate::store::locks::LockKind;
 
 /// Runs `ldv rm`: plan, confirm (or `--yes`), then delete the manifests.
 pub async fn run(ctx: &Ctx, args: RmArgs) -> anyhow::Result<u8> {
@@ -28,7 +29,11 @@ pub async fn run(ctx: &Ctx, args: RmArgs) -> anyhow::Result<u8> {
         }
         return Ok(crate::cli::exit::FAILED);
     }
-    rm::execute(&vault, &targets).await?;
+    let lock = ctx.lock(&vault, LockKind::Shared, "rm").await?;
+    locked(Some(lock), async {
+        Ok(rm::execute(&vault, &targets).await?)
+    })
+    .await?;
     if out.json {
         output::json(&serde_json::json!({ "removed": targets }))?;
     } else if !out.quiet {

@@ -1,0 +1,430 @@
+//! `verify`: audit a vault in stages — manifests parse, every referenced chunk exists with the
+//! right size, and (with `--read-data`) every chunk, or a deterministic slice or a random sample
+//! of them, reads back and matches its id. Every problem is collected, not just the first; each
+//! names the chunk and the versions that need it. A chunk that fails and then reads back clean
+//! on a retry is a transient error, not damage; one that cannot be read at all is "could not
+//! check", never damage.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::backend::BackendExt;
+use crate::error::{Error, ErrorKind, Result};
+use crate::report::Reporter;
+use crate::store::Vault;
+use crate::store::codec;
+use crate::store::layout::{ChunkId, ObjectRef};
+
+/// Reads a chunk up to this many times before judging it.
+const ATTEMPTS: u32 = 3;
+
+/// Which chunks `--read-data` downloads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReadData {
+    /// None: only existence and sizes are checked.
+    None,
+    /// Every referenced chunk.
+    All,
+    /// Slice `n` of `t`: slices 1..=t together cover every chunk exactly once.
+    Slice {
+        /// Which slice, 1-based.
+        n: u32,
+        /// How many slices.
+        t: u32,
+    },
+    /// A random sample of about this percentage of chunks.
+    Percent(f64),
+}
+
+impl FromStr for ReadData {
+    type Err = Error;
+
+    /// Parses a `--read-data-subset` value: `n/t` or `x%`.
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::config(format!(
+                "invalid subset {s:?}: expected n/t (1 <= n <= t) or x% (0 < x <= 100)"
+            ))
+        };
+        if let Some(p) = s.strip_suffix('%') {
+            let x: f64 = p.trim().parse().map_err(|_| bad())?;
+            return if x > 0.0 && x <= 100.0 {
+                Ok(Self::Percent(x))
+            } else {
+                Err(bad())
+            };
+        }
+        let (n, t) = s.split_once('/').ok_or_else(bad)?;
+        let n: u32 = n.trim().parse().map_err(|_| bad())?;
+        let t: u32 = t.trim().parse().map_err(|_| bad())?;
+        if n == 0 || t == 0 || n > t {
+            return Err(bad());
+        }
+        Ok(Self::Slice { n, t })
+    }
+}
+
+impl fmt::Display for ReadData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("none"),
+            Self::All => f.write_str("all"),
+            Self::Slice { n, t } => write!(f, "{n}/{t}"),
+            Self::Percent(x) => write!(f, "{x}%"),
+        }
+    }
+}
+
+impl ReadData {
+    /// Whether chunk `id` is read under this setting.
+    fn selects(&self, id: &ChunkId) -> bool {
+        match *self {
+            Self::None => false,
+            Self::All => true,
+            Self::Slice { n, t } => {
+                let key = u64::from_be_bytes(id.0[..8].try_into().expect("an id has 32 bytes"));
+                key % u64::from(t) == u64::from(n - 1)
+            }
+            Self::Percent(x) => rand::random::<f64>() * 100.0 < x,
+        }
+    }
+}
+
+/// The kinds of damage verify reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// A manifest that cannot be parsed or is inconsistent.
+    UnreadableManifest,
+    /// A referenced chunk that is not in the vault.
+    MissingChunk,
+    /// A chunk whose stored size is not what its manifest implies (truncated or padded).
+    WrongSize,
+    /// A chunk whose content does not match its id, or whose frame is damaged.
+    CorruptChunk,
+}
+
+impl ProblemKind {
+    fn label(self) -> &'static str {
+        match self {
+            Self::UnreadableManifest => "unreadable_manifest",
+            Self::MissingChunk => "missing_chunk",
+            Self::WrongSize => "wrong_size",
+            Self::CorruptChunk => "corrupt_chunk",
+        }
+    }
+}
+
+/// One problem found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// What is wrong.
+    pub kind: ProblemKind,
+    /// The damaged chunk, if the problem is a chunk.
+    pub chunk: Option<String>,
+    /// The versions (`name@version`) affected.
+    pub versions: Vec<String>,
+    /// Details.
+    pub detail: String,
+}
+
+/// The result of a verify run.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Names checked.
+    pub names: u64,
+    /// Versions checked.
+    pub versions: u64,
+    /// Distinct chunks the versions reference.
+    pub chunks_referenced: u64,
+    /// Referenced chunks found with the right size.
+    pub chunks_present: u64,
+    /// Which chunks were read (`none`, `all`, `n/t`, `x%`).
+    pub read_data: String,
+    /// Chunks downloaded and re-hashed.
+    pub chunks_read: u64,
+    /// Content bytes read.
+    pub bytes_read: u64,
+    /// Chunks no version references (only when the whole vault is checked).
+    pub orphan_chunks: Option<u64>,
+    /// Stored bytes of those chunks.
+    pub orphan_bytes: Option<u64>,
+    /// Every problem found.
+    pub problems: Vec<Problem>,
+    /// Problem counts by kind.
+    pub problems_by_kind: BTreeMap<&'static str, u64>,
+    /// What could not be checked because of backend errors.
+    pub could_not_check: Vec<String>,
+    /// Wall time in milliseconds.
+    pub elapsed_ms: u64,
+    /// Chunks read per second.
+    pub chunks_per_sec: f64,
+}
+
+impl VerifyReport {
+    /// Whether damage was found.
+    pub fn damaged(&self) -> bool {
+        !self.problems.is_empty()
+    }
+
+    /// Whether some checks could not be made.
+    pub fn incomplete(&self) -> bool {
+        !self.could_not_check.is_empty()
+    }
+}
+
+/// What reading one chunk concluded.
+enum Outcome {
+    Clean,
+    Damaged(String),
+    Unchecked(String),
+}
+
+/// Reads a chunk up to [`ATTEMPTS`] times: clean if any read checks out, damaged only if every
+/// read found damage, otherwise unchecked.
+async fn read_chunk(vault: &Vault, id: ChunkId, size: u64) -> Outcome {
+    let mut damage = None;
+    let mut other = None;
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+        }
+        match vault.get_chunk(id, size).await {
+            Ok(_) => return Outcome::Clean,
+            Err(e) if e.kind() == ErrorKind::IntegrityCheckFailed => damage = Some(e),
+            Err(e) => other = Some(e),
+        }
+    }
+    match (damage, other) {
+        (Some(e), None) => Outcome::Damaged(e.to_string()),
+        (_, Some(e)) => Outcome::Unchecked(format!("chunk {id}: {e}")),
+        (None, None) => unreachable!("at least one attempt was made"),
+    }
+}
+
+/// Which versions to check: every version of every name, or those `refs` name.
+async fn select(vault: &Vault, refs: &[ObjectRef]) -> Result<Vec<(String, String)>> {
+    if refs.is_empty() {
+        return vault.list_versions("").await;
+    }
+    let mut out = Vec::new();
+    for r in refs {
+        match &r.version {
+            Some(v) => {
+                let key = crate::store::layout::manifest_key(&r.name, v);
+                if !vault.backend().exists(&key).await? {
+                    return Err(Error::not_found(r));
+                }
+                out.push((r.name.clone(), v.clone()));
+            }
+            None => {
+                let versions = vault.versions(&r.name).await?;
+                if versions.is_empty() {
+                    return Err(Error::not_found(&r.name));
+                }
+                out.extend(versions.into_iter().map(|v| (r.name.clone(), v)));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Verifies the versions `refs` name (every version when empty), reading chunks per `read`.
+pub async fn verify(
+    vault: &Arc<Vault>,
+    refs: &[ObjectRef],
+    read: ReadData,
+    parallel: usize,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<VerifyReport> {
+    let started = Instant::now();
+    let whole_vault = refs.is_empty();
+    let selected = select(vault, refs).await?;
+    let mut problems = Vec::new();
+    let mut could_not_check = Vec::new();
+
+    // Stage 1: manifests parse. `referenced` maps each chunk to its size and the versions using it.
+    let mut referenced: BTreeMap<ChunkId, (u64, Vec<String>)> = BTreeMap::new();
+    let mut versions = 0u64;
+    let mut names = std::collections::BTreeSet::new();
+    for ((name, version), m) in selected
+        .iter()
+        .zip(vault.read_manifests(&selected, parallel).await)
+    {
+        let label = format!("{name}@{version}");
+        match m {
+            Ok(m) => {
+                versions += 1;
+                names.insert(name.clone());
+                for c in &m.chunks {
+                    let entry = referenced
+                        .entry(c.id)
+                        .or_insert_with(|| (c.size, Vec::new()));
+                    if entry.1.last() != Some(&label) {
+                        entry.1.push(label.clone());
+                    }
+                }
+            }
+            // Removed since it was listed: nothing left to check.
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::IntegrityCheckFailed
+                        | ErrorKind::SerializationError
+                        | ErrorKind::ConfigurationError
+                ) =>
+            {
+                problems.push(Problem {
+                    kind: ProblemKind::UnreadableManifest,
+                    chunk: None,
+                    versions: vec![label],
+                    detail: e.to_string(),
+                });
+            }
+            Err(e) => could_not_check.push(format!("manifest {label}: {e}")),
+        }
+    }
+
+    // Stage 2: every referenced chunk exists with the size its frame must have.
+    let stored: HashMap<ChunkId, u64> = vault
+        .list_chunks()
+        .await?
+        .into_iter()
+        .map(|(id, meta)| (id, meta.size))
+        .collect();
+    let mut to_read = Vec::new();
+    for (id, (size, users)) in &referenced {
+        match stored.get(id) {
+            None => problems.push(Problem {
+                kind: ProblemKind::MissingChunk,
+                chunk: Some(id.to_hex()),
+                versions: users.clone(),
+                detail: "not in the vault".into(),
+            }),
+            Some(&actual) if actual != codec::framed_len(*size) => problems.push(Problem {
+                kind: ProblemKind::WrongSize,
+                chunk: Some(id.to_hex()),
+                versions: users.clone(),
+                detail: format!(
+                    "stored {actual} bytes, a {size}-byte chunk takes {}",
+                    codec::framed_len(*size)
+                ),
+            }),
+            Some(_) => {
+                if read.selects(id) {
+                    to_read.push((*id, *size));
+                }
+            }
+        }
+    }
+    let chunks_present = referenced.len() as u64
+        - problems
+            .iter()
+            .filter(|p| matches!(p.kind, ProblemKind::MissingChunk | ProblemKind::WrongSize))
+            .count() as u64;
+
+    // Stage 3: read and re-hash the selected chunks.
+    reporter.on_start(Some(to_read.iter().map(|(_, s)| s).sum()), None);
+    let outcomes: Vec<(ChunkId, u64, Outcome)> = futures::stream::iter(to_read)
+        .map(|(id, size)| {
+            let vault = Arc::clone(vault);
+            let reporter = Arc::clone(reporter);
+            async move {
+                let outcome = read_chunk(&vault, id, size).await;
+                reporter.on_bytes(size);
+                (id, size, outcome)
+            }
+        })
+        .buffer_unordered(parallel.max(1))
+        .collect()
+        .await;
+    let (mut chunks_read, mut bytes_read) = (0u64, 0u64);
+    for (id, size, outcome) in outcomes {
+        match outcome {
+            Outcome::Clean => {
+                chunks_read += 1;
+                bytes_read += size;
+            }
+            Outcome::Damaged(detail) => {
+                chunks_read += 1;
+                problems.push(Problem {
+                    kind: ProblemKind::CorruptChunk,
+                    chunk: Some(id.to_hex()),
+                    versions: referenced.get(&id).map(|r| r.1.clone()).unwrap_or_default(),
+                    detail,
+                });
+            }
+            Outcome::Unchecked(why) => could_not_check.push(why),
+        }
+    }
+
+    let (orphan_chunks, orphan_bytes) = if whole_vault {
+        let orphans: Vec<u64> = stored
+            .iter()
+            .filter(|(id, _)| !referenced.contains_key(id))
+            .map(|(_, size)| *size)
+            .collect();
+        (Some(orphans.len() as u64), Some(orphans.iter().sum()))
+    } else {
+        (None, None)
+    };
+    problems.sort_by(|a, b| (a.kind, &a.chunk, &a.versions).cmp(&(b.kind, &b.chunk, &b.versions)));
+    let mut problems_by_kind = BTreeMap::new();
+    for p in &problems {
+        *problems_by_kind.entry(p.kind.label()).or_insert(0) += 1;
+    }
+    could_not_check.sort();
+    let elapsed = started.elapsed();
+    Ok(VerifyReport {
+        names: names.len() as u64,
+        versions,
+        chunks_referenced: referenced.len() as u64,
+        chunks_present,
+        read_data: read.to_string(),
+        chunks_read,
+        bytes_read,
+        orphan_chunks,
+        orphan_bytes,
+        problems,
+        problems_by_kind,
+        could_not_check,
+        elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        chunks_per_sec: chunks_read as f64 / elapsed.as_secs_f64().max(1e-3),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subsets_parse_and_slices_partition_the_chunks() {
+        assert_eq!(
+            "2/5".parse::<ReadData>().unwrap(),
+            ReadData::Slice { n: 2, t: 5 }
+        );
+        assert_eq!(
+            "12.5%".parse::<ReadData>().unwrap(),
+            ReadData::Percent(12.5)
+        );
+        for bad in ["0/5", "6/5", "5", "x/y", "0%", "101%", "-1%"] {
+            assert!(bad.parse::<ReadData>().is_err(), "{bad}");
+        }
+        for i in 0..500u32 {
+            let id = ChunkId::of(&i.to_le_bytes());
+            let hits = (1..=5)
+                .filter(|&n| ReadData::Slice { n, t: 5 }.selects(&id))
+                .count();
+            assert_eq!(hits, 1, "chunk {id} is in {hits} slices");
+        }
+    }
+}
