@@ -4,11 +4,11 @@ use crate::cli::args::ChunkArgs;
 use crate::cli::{Ctx, output};
 use crate::ops::chunk;
 
-use super::{Stats, WithStats};
+use super::WithStats;
 
 /// Runs `ldv chunk`: the plan of a put, without uploading.
 pub async fn run(ctx: &Ctx, args: ChunkArgs) -> anyhow::Result<u8> {
-    let (vault, stack) = ctx.vault().await?;
+    let (vault, _) = ctx.vault().await?;
     let chunker = ctx.settings.chunker.unwrap_or(vault.descriptor().chunker);
     let mut plan = chunk::plan(&vault, &args.file, chunker, ctx.settings.parallel).await?;
     let out = &ctx.settings.output;
@@ -18,7 +18,7 @@ pub async fn run(ctx: &Ctx, args: ChunkArgs) -> anyhow::Result<u8> {
         }
         output::json(&WithStats {
             result: &plan,
-            stats: Stats::of(&vault, &stack),
+            stats: ctx.stats(),
         })?;
         return Ok(0);
     }

@@ -9,7 +9,7 @@ use crate::error::{Error, ErrorKind};
 use crate::ops::get;
 use crate::store::layout::ObjectRef;
 
-use super::{Stats, WithStats, basename};
+use super::{basename, emit};
 
 fn target(dest: Option<&str>, name: &str) -> PathBuf {
     match dest {
@@ -22,10 +22,9 @@ fn target(dest: Option<&str>, name: &str) -> PathBuf {
 /// Runs `ldv get`.
 pub async fn run(ctx: &Ctx, args: GetArgs) -> anyhow::Result<u8> {
     let r = ObjectRef::parse(&args.object)?;
-    let (vault, stack) = ctx.vault().await?;
+    let (vault, _) = ctx.vault().await?;
     let lock = ctx.read_lock(&vault, "get").await?;
     locked(lock, async {
-        let out = &ctx.settings.output;
         let parallel = ctx.settings.parallel;
         let manifest = match vault.resolve(&r).await {
             Ok(m) => Some(m),
@@ -43,12 +42,7 @@ pub async fn run(ctx: &Ctx, args: GetArgs) -> anyhow::Result<u8> {
                 ctx.reporter.on_start(Some(m.size), None);
                 let receipt = get::get_to_path(&vault, &m, &path, parallel, &ctx.reporter).await?;
                 ctx.reporter.on_done();
-                if out.json {
-                    output::json(&WithStats {
-                        result: &receipt,
-                        stats: Stats::of(&vault, &stack),
-                    })?;
-                } else if !out.quiet {
+                emit(ctx, &receipt, |receipt| {
                     output::line(format!(
                         "wrote {}  {}@{}  {}  sha256 {} (verified, {})",
                         receipt.path,
@@ -57,8 +51,8 @@ pub async fn run(ctx: &Ctx, args: GetArgs) -> anyhow::Result<u8> {
                         output::size(receipt.size),
                         receipt.sha256,
                         output::rate(receipt.size, receipt.elapsed_ms),
-                    ))?;
-                }
+                    ))
+                })?;
             }
             None => {
                 let refs = get::tree(&vault, &r.name).await?;
@@ -74,20 +68,15 @@ pub async fn run(ctx: &Ctx, args: GetArgs) -> anyhow::Result<u8> {
                 let summary =
                     get::get_tree(&vault, &r.name, refs, &dest, parallel, &ctx.reporter).await?;
                 ctx.reporter.on_done();
-                if out.json {
-                    output::json(&WithStats {
-                        result: &summary,
-                        stats: Stats::of(&vault, &stack),
-                    })?;
-                } else if !out.quiet {
+                emit(ctx, &summary, |summary| {
                     output::line(format!(
                         "wrote {} files into {}  {} (verified, {})",
                         summary.files,
                         dest.display(),
                         output::size(summary.size),
                         output::rate(summary.size, summary.elapsed_ms),
-                    ))?;
-                }
+                    ))
+                })?;
             }
         }
         Ok(0)

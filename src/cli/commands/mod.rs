@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::backend::Stack;
 use crate::backend::layer::BackendMetrics;
-use crate::cli::output;
+use crate::cli::{Ctx, output};
 use crate::store::{StoreStats, Vault};
 
 /// Counters reported with `--json` by commands that move data.
@@ -67,8 +67,29 @@ pub struct WithStats<T: Serialize> {
     /// The result.
     #[serde(flatten)]
     pub result: T,
-    /// The counters.
-    pub stats: Stats,
+    /// The counters of the vault the command opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<Stats>,
+}
+
+/// Prints `result` with the command's counters as one JSON document under `--json`, or else,
+/// unless `--quiet`, as the text `human` writes.
+pub fn emit<T: Serialize>(
+    ctx: &Ctx,
+    result: &T,
+    human: impl FnOnce(&T) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let out = &ctx.settings.output;
+    if out.json {
+        output::json(&WithStats {
+            result,
+            stats: ctx.stats(),
+        })
+    } else if out.quiet {
+        Ok(())
+    } else {
+        human(result)
+    }
 }
 
 /// The last `/`-separated segment of an object name.

@@ -12,7 +12,7 @@ use crate::ops::put::{self, FileJob, PutOptions, PutReceipt};
 use crate::store::layout::validate_name;
 use crate::store::locks::LockKind;
 
-use super::{Stats, WithStats};
+use super::emit;
 
 enum Plan {
     Stdin(String),
@@ -116,7 +116,7 @@ pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
                 .on_warning(&format!("skipped {}: {why}", path.display()));
         }
     }
-    let (vault, stack) = ctx.vault().await?;
+    let (vault, _) = ctx.vault().await?;
     let opts = PutOptions {
         parallel: ctx.settings.parallel,
         chunker: ctx.settings.chunker.unwrap_or(vault.descriptor().chunker),
@@ -125,7 +125,6 @@ pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
     };
     let lock = ctx.lock(&vault, LockKind::Shared, "put").await?;
     locked(Some(lock), async {
-        let out = &ctx.settings.output;
         match plan {
             Plan::Stdin(name) => {
                 ctx.reporter.on_start(None, None);
@@ -139,24 +138,19 @@ pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
                 )
                 .await?;
                 ctx.reporter.on_done();
-                emit_one(ctx, receipt, Stats::of(&vault, &stack))?;
+                emit(ctx, &receipt, |r| output::line(line(r)))?;
             }
             Plan::Files(jobs, _) if jobs.len() == 1 && !Path::new(&args.args[0]).is_dir() => {
                 ctx.reporter.on_start(Some(jobs[0].size), None);
                 let receipt = put::put_file(&vault, &jobs[0], &opts, &ctx.reporter).await?;
                 ctx.reporter.on_done();
-                emit_one(ctx, receipt, Stats::of(&vault, &stack))?;
+                emit(ctx, &receipt, |r| output::line(line(r)))?;
             }
             Plan::Files(jobs, _) => {
                 let summary =
                     put::put_files(&vault, jobs, &opts, &Arc::clone(&ctx.reporter)).await?;
                 ctx.reporter.on_done();
-                if out.json {
-                    output::json(&WithStats {
-                        result: &summary,
-                        stats: Stats::of(&vault, &stack),
-                    })?;
-                } else if !out.quiet {
+                emit(ctx, &summary, |summary| {
                     for r in &summary.objects {
                         output::line(line(r))?;
                     }
@@ -168,25 +162,11 @@ pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
                         output::size(summary.bytes_uploaded),
                         output::size(summary.bytes_deduplicated),
                         output::rate(summary.size, summary.elapsed_ms),
-                    ))?;
-                }
+                    ))
+                })?;
             }
         }
         Ok(0)
     })
     .await
-}
-
-fn emit_one(ctx: &Ctx, receipt: PutReceipt, stats: Stats) -> anyhow::Result<()> {
-    let out = &ctx.settings.output;
-    if out.json {
-        output::json(&WithStats {
-            result: &receipt,
-            stats,
-        })
-    } else if !out.quiet {
-        output::line(line(&receipt))
-    } else {
-        Ok(())
-    }
 }

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::ops::verify::{self, ReadData, VerifyReport};
 use crate::store::layout::ObjectRef;
 
-use super::{Stats, WithStats};
+use super::WithStats;
 
 fn render(r: &VerifyReport) -> anyhow::Result<()> {
     output::line(format!(
@@ -74,7 +74,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<u8> {
         (None, true) => ReadData::All,
         (None, false) => ReadData::None,
     };
-    let (vault, stack) = ctx.vault().await?;
+    let (vault, _) = ctx.vault().await?;
     let lock = ctx.read_lock(&vault, "verify").await?;
     let report = locked(lock, async {
         Ok(verify::verify(&vault, &refs, read, ctx.settings.parallel, &ctx.reporter).await?)
@@ -84,7 +84,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<u8> {
     if ctx.settings.output.json {
         output::json(&WithStats {
             result: &report,
-            stats: Stats::of(&vault, &stack),
+            stats: ctx.stats(),
         })?;
     } else if !ctx.settings.output.quiet || report.damaged() || report.incomplete() {
         render(&report)?;
