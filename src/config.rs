@@ -78,8 +78,8 @@ pub struct Profile {
     pub encryption: Option<Spanned<toml::Value>>,
     /// Local cache (not in this build).
     pub cache: Option<Spanned<toml::Value>>,
-    /// Retry policy (not in this build).
-    pub retry: Option<Spanned<toml::Value>>,
+    /// Retry policy.
+    pub retry: Option<crate::backend::layer::RetryPolicy>,
     /// Timeouts (not in this build).
     pub timeouts: Option<Spanned<toml::Value>>,
 }
@@ -215,7 +215,6 @@ impl LoadedConfig {
                 ("compression", &p.compression),
                 ("encryption", &p.encryption),
                 ("cache", &p.cache),
-                ("retry", &p.retry),
                 ("timeouts", &p.timeouts),
             ];
             for (section, value) in sections {
@@ -245,6 +244,15 @@ impl LoadedConfig {
             }
             if let Some(c) = &p.chunking {
                 c.to_config().map_err(|e| {
+                    Error::config(format!(
+                        "{}: profile {name:?}: {}",
+                        self.path.display(),
+                        e.message()
+                    ))
+                })?;
+            }
+            if let Some(r) = &p.retry {
+                r.validate().map_err(|e| {
                     Error::config(format!(
                         "{}: profile {name:?}: {}",
                         self.path.display(),

@@ -21,10 +21,13 @@ use bytes::Bytes;
 use common::{assert_bytes, assert_kind, data, files_named, list_keys, outcome, sorted};
 use futures::{StreamExt, TryStreamExt};
 use ldv::ErrorKind;
-use ldv::backend::layer::{Fault, FaultRule, FaultyBackend, MetricsBackend, Op};
+use ldv::backend::layer::{
+    Fault, FaultRule, FaultyBackend, MetricsBackend, Op, RetryBackend, RetryPolicy,
+};
 use ldv::backend::local::{LocalBackend, LocalConfig};
 use ldv::backend::memory::MemoryBackend;
 use ldv::backend::{Backend, DynBackend, MAX_KEY_LEN, PutMode, TEMP_PREFIX, validate_key};
+use ldv::report::NoReporter;
 use ldv::store::chunker::ChunkerConfig;
 use ldv::store::codec::PlainChunk;
 use ldv::store::layout::ChunkId;
@@ -132,6 +135,24 @@ mod stacks {
         }
     }
 
+    /// The retry layer must make a backend that fails every third call transiently conform.
+    pub fn retry_faulty_memory() -> TestStack {
+        let faulty = Arc::new(FaultyBackend::new(Arc::new(MemoryBackend::new())));
+        faulty.add(FaultRule::new(Op::Any, Fault::Transient).every(3));
+        // Concurrent checks interleave their calls, so one caller can meet several faults in a
+        // row: allow enough retries that the layer, not luck, decides the outcome.
+        let policy = RetryPolicy {
+            max_retries: 30,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+            ..RetryPolicy::default()
+        };
+        TestStack {
+            backend: Arc::new(RetryBackend::new(faulty, policy, Arc::new(NoReporter))),
+            local: None,
+        }
+    }
+
     pub fn metrics_faulty_local() -> TestStack {
         let dirs = LocalDirs::new();
         let faulty = Arc::new(FaultyBackend::new(dirs.backend()));
@@ -213,7 +234,8 @@ macro_rules! conformance {
 
 conformance!(
     memory = stacks::memory,
-    faulty_memory = stacks::faulty_memory
+    faulty_memory = stacks::faulty_memory,
+    retry_faulty_memory = stacks::retry_faulty_memory,
 );
 conformance!(
     local = stacks::local,

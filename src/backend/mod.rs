@@ -140,22 +140,30 @@ pub struct Stack {
     pub backend: DynBackend,
     /// The metrics layer, for `--json` statistics.
     pub metrics: Arc<layer::MetricsBackend>,
+    /// The retry layer, for the retry count.
+    pub retry: Arc<layer::RetryBackend>,
 }
 
-/// Builds the backend stack for `config`, in the fixed order `metrics(<base>)` (the metrics layer
-/// displays as its inner backend).
-///
-/// Retry, cache and concurrency-limit layers slot in between as they arrive:
+/// Builds the backend stack for `config`, in the fixed order `metrics(retry(<base>))`: metrics
+/// count what the store asked for, retries stay inside. (The metrics layer displays as its inner
+/// backend.) Cache and concurrency-limit layers slot in below retry as they arrive:
 /// `metrics(retry(cache(limit(<base>))))`.
-pub fn build(config: &BackendConfig) -> Result<Stack> {
+pub fn build(
+    config: &BackendConfig,
+    retry: &layer::RetryPolicy,
+    reporter: Arc<dyn crate::report::Reporter>,
+) -> Result<Stack> {
+    retry.validate()?;
     let base: DynBackend = match config {
         BackendConfig::Local(c) => Arc::new(local::LocalBackend::new(c)?),
         BackendConfig::Memory => Arc::new(memory::MemoryBackend::new()),
     };
-    let metrics = Arc::new(layer::MetricsBackend::new(base));
+    let retry = Arc::new(layer::RetryBackend::new(base, retry.clone(), reporter));
+    let metrics = Arc::new(layer::MetricsBackend::new(Arc::clone(&retry) as DynBackend));
     Ok(Stack {
         backend: Arc::clone(&metrics) as DynBackend,
         metrics,
+        retry,
     })
 }
 

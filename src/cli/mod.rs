@@ -36,7 +36,11 @@ pub struct Ctx {
 impl Ctx {
     /// Builds the backend stack of the configured vault.
     pub fn stack(&self) -> crate::Result<Stack> {
-        backend::build(&self.settings.location.backend)
+        backend::build(
+            &self.settings.location.backend,
+            &self.settings.retry,
+            Arc::clone(&self.reporter),
+        )
     }
 
     /// Opens the configured vault; the embedded default vault is created on first use.

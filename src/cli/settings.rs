@@ -60,6 +60,8 @@ pub struct Settings {
     pub profile: Option<String>,
     /// How long to wait for a conflicting vault lock.
     pub lock_wait: std::time::Duration,
+    /// How backend calls are retried.
+    pub retry: crate::backend::layer::RetryPolicy,
 }
 
 /// The default config file path: `$XDG_CONFIG_HOME/ldv/config.toml` or the platform equivalent.
@@ -212,6 +214,7 @@ impl Settings {
             config_path,
             profile: profile_name,
             lock_wait: global.lock_wait,
+            retry: profile.and_then(|p| p.retry.clone()).unwrap_or_default(),
         })
     }
 }

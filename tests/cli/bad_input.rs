@@ -329,6 +329,36 @@ fn get_into_an_unwritable_destination_fails_cleanly() {
 }
 
 #[test]
+fn a_retry_section_is_used_and_a_bad_one_refused() {
+    let env = env_with_object();
+    let good = env.root().join("retry-good.toml");
+    let retry = "retry = { max_retries = 5, initial_backoff = \"50ms\", max_backoff = \"2s\", multiplier = 1.5, jitter = false }\n";
+    std::fs::write(&good, env.profile_toml(retry)).unwrap();
+    with_config(&env, &good, &["put", "src.bin", "with-retry"])
+        .assert()
+        .success();
+    let before = env.vault_snapshot();
+    for (i, bad) in [
+        "retry = { multiplier = 0.5 }",
+        "retry = { initial_backoff = \"5s\", max_backoff = \"1s\" }",
+        "retry = { initial_backoff = \"soon\" }",
+        "retry = { retries = 3 }",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let path = env.root().join(format!("retry-bad{i}.toml"));
+        std::fs::write(&path, env.profile_toml(&format!("{bad}\n"))).unwrap();
+        let line = fails(with_config(&env, &path, &["put", "src.bin", "new"]), 2);
+        assert!(
+            line.contains("retry") || line.contains("soon"),
+            "{bad}: {line}"
+        );
+    }
+    assert_eq!(env.vault_snapshot(), before);
+}
+
+#[test]
 fn unsupported_config_sections_are_refused() {
     let env = env_with_object();
     let before = env.vault_snapshot();
@@ -336,7 +366,6 @@ fn unsupported_config_sections_are_refused() {
         "encryption = { algorithm = \"aes-256-gcm\", key = { env = \"LDV_PASSPHRASE\" } }",
         "compression = { algorithm = \"zstd\", level = 3 }",
         "cache = { max_size = \"10GiB\" }",
-        "retry = { max_retries = 5 }",
         "timeouts = { connect = \"10s\" }",
     ];
     for (i, section) in sections.iter().enumerate() {

@@ -57,6 +57,8 @@ pub struct FaultRule {
     key_contains: Option<String>,
     skip: u64,
     times: Option<u64>,
+    every: u64,
+    seen: u64,
     fault: Fault,
 }
 
@@ -68,8 +70,16 @@ impl FaultRule {
             key_contains: None,
             skip: 0,
             times: None,
+            every: 1,
+            seen: 0,
             fault,
         }
+    }
+
+    /// Spoils only every `n`-th matching call (after the skipped ones).
+    pub fn every(mut self, n: u64) -> Self {
+        self.every = n.max(1);
+        self
     }
 
     /// Only calls whose key contains `fragment`.
@@ -145,6 +155,10 @@ impl FaultyBackend {
             }
             if rule.skip > 0 {
                 rule.skip -= 1;
+                continue;
+            }
+            rule.seen += 1;
+            if rule.seen % rule.every != 0 {
                 continue;
             }
             if let Some(t) = rule.times.as_mut() {

@@ -3,6 +3,8 @@
 
 pub mod faulty;
 pub mod metrics;
+pub mod retry;
 
 pub use faulty::{Fault, FaultRule, FaultyBackend, Op};
 pub use metrics::{BackendMetrics, MetricsBackend};
+pub use retry::{RetryBackend, RetryPolicy};

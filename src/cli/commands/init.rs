@@ -126,7 +126,7 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<u8> {
         Some(ChunkingMode::Fixed) => ChunkerConfig::fixed_default(),
         None => s.chunker.unwrap_or_default(),
     };
-    let stack = backend::build(&backend_config)?;
+    let stack = backend::build(&backend_config, &s.retry, Arc::clone(&ctx.reporter))?;
     let shown = stack.backend.to_string();
     let (vault, created) = Vault::init(Arc::clone(&stack.backend), chunker).await?;
     if let Some(name) = &profile {

@@ -27,6 +27,8 @@ use crate::store::{StoreStats, Vault};
 pub struct Stats {
     /// Backend requests, failures, bytes and latency.
     pub backend: BackendMetrics,
+    /// Requests repeated after a transient failure.
+    pub retries: u64,
     /// Chunk store counters.
     pub store: StoreStats,
 }
@@ -36,6 +38,7 @@ impl Stats {
     pub fn of(vault: &Vault, stack: &Stack) -> Self {
         Self {
             backend: stack.metrics.snapshot(),
+            retries: stack.retry.retries(),
             store: vault.stats(),
         }
     }
@@ -44,10 +47,11 @@ impl Stats {
     pub fn render(&self) -> String {
         let (b, s) = (&self.backend, &self.store);
         format!(
-            "backend: {} requests ({} failed), {} up, {} down, {:.2} ms average latency\n\
+            "backend: {} requests ({} failed, {} retries), {} up, {} down, {:.2} ms average latency\n\
              store:   {} chunks uploaded, {} deduplicated ({}), {} downloaded, integrity checks {} passed / {} failed",
             b.total_requests,
             b.failed_requests,
+            self.retries,
             output::size(b.bytes_uploaded),
             output::size(b.bytes_downloaded),
             b.avg_latency_ms,

@@ -1,0 +1,323 @@
+//! The retry layer (the seed's `RetryPolicy`): a call that fails with a transient error (network,
+//! timeout, throttling, or a kind the policy lists) is repeated after an exponential backoff with
+//! jitter, honouring a server's Retry-After, up to `max_retries` times. Every retry is reported
+//! and counted. Permanent errors (not found, denied, conflict, corruption) pass straight through.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde::Deserialize;
+
+use crate::backend::{Backend, DynBackend, HealthStatus, ObjectMeta, PutMode};
+use crate::error::{Error, ErrorKind, Result};
+use crate::report::Reporter;
+
+/// When and how often to retry (the seed's `RetryPolicy`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Pause before the first retry.
+    #[serde(with = "humantime_serde_compat")]
+    pub initial_backoff: Duration,
+    /// Longest pause between attempts.
+    #[serde(with = "humantime_serde_compat")]
+    pub max_backoff: Duration,
+    /// Growth of the pause after each retry.
+    pub multiplier: f64,
+    /// Randomize each pause between half and all of it, so clients do not retry in lockstep.
+    pub jitter: bool,
+    /// Error kinds retried besides those marked transient (network errors and timeouts are).
+    pub retryable: Vec<ErrorKind>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(30),
+            multiplier: 2.0,
+            jitter: true,
+            retryable: vec![ErrorKind::NetworkError, ErrorKind::Timeout],
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Checks the numbers make sense.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.multiplier >= 1.0 && self.multiplier.is_finite()) {
+            return Err(Error::config(format!(
+                "retry.multiplier {} must be a number of at least 1",
+                self.multiplier
+            )));
+        }
+        if self.initial_backoff > self.max_backoff {
+            return Err(Error::config(
+                "retry.initial_backoff must not exceed retry.max_backoff",
+            ));
+        }
+        Ok(())
+    }
+
+    fn retries(&self, e: &Error) -> bool {
+        e.is_retryable() || self.retryable.contains(&e.kind())
+    }
+
+    /// The pause before retry number `attempt` (1-based), before jitter.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = self.multiplier.powi(attempt.saturating_sub(1) as i32);
+        self.initial_backoff
+            .mul_f64(factor.min(1e9))
+            .min(self.max_backoff)
+    }
+}
+
+/// Durations in the profile are human-readable strings such as `"100ms"` or `"20s"`.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(s.trim()).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {s:?} ({e}); expected e.g. \"100ms\", \"20s\""
+            ))
+        })
+    }
+}
+
+/// A layer that retries transient failures of its inner backend.
+pub struct RetryBackend {
+    inner: DynBackend,
+    policy: RetryPolicy,
+    reporter: Arc<dyn Reporter>,
+    retries: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for RetryBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryBackend")
+            .field("inner", &self.inner)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl RetryBackend {
+    /// Wraps `inner`, reporting every retry to `reporter`.
+    pub fn new(inner: DynBackend, policy: RetryPolicy, reporter: Arc<dyn Reporter>) -> Self {
+        Self {
+            inner,
+            policy,
+            reporter,
+            retries: Arc::default(),
+        }
+    }
+
+    /// Retries made so far.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    async fn pause(&self, what: &str, attempt: u32, e: &Error) {
+        let mut pause = e
+            .retry_after()
+            .unwrap_or_else(|| self.policy.backoff(attempt))
+            .min(self.policy.max_backoff);
+        if self.policy.jitter && e.retry_after().is_none() {
+            pause = pause.mul_f64(0.5 + rand::random::<f64>() / 2.0);
+        }
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.reporter.on_retry(what, attempt, e);
+        tracing::debug!("retry {attempt} of {what} in {pause:?}: {e}");
+        tokio::time::sleep(pause).await;
+    }
+
+    async fn run<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Ok(v) => return Ok(v),
+                Err(e) if self.policy.retries(&e) => {
+                    if attempt >= self.policy.max_retries {
+                        return Err(if attempt == 0 {
+                            e
+                        } else {
+                            e.context(format!("{what}: gave up after {} attempts", attempt + 1))
+                        });
+                    }
+                    attempt += 1;
+                    self.pause(what, attempt, &e).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl fmt::Display for RetryBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "retry({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl Backend for RetryBackend {
+    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()> {
+        let what = format!("put {key}");
+        let mut failed_before = false;
+        self.run(&what, || {
+            let data = data.clone();
+            let first = !failed_before;
+            failed_before = true;
+            async move {
+                match self.inner.put(key, data.clone(), mode).await {
+                    // A create-only put that timed out may have landed: if what is there now
+                    // is exactly what we wrote, the earlier attempt succeeded.
+                    Err(e) if e.kind() == ErrorKind::Conflict && !first => {
+                        match self.inner.get(key).await {
+                            Ok(existing) if existing == data => Ok(()),
+                            _ => Err(e),
+                        }
+                    }
+                    other => other,
+                }
+            }
+        })
+        .await
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        self.run(&format!("get {key}"), || self.inner.get(key))
+            .await
+    }
+
+    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
+        self.run(&format!("get {key}"), || {
+            self.inner.get_range(key, range.clone())
+        })
+        .await
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectMeta> {
+        self.run(&format!("head {key}"), || self.inner.head(key))
+            .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.run(&format!("delete {key}"), || self.inner.delete(key))
+            .await
+    }
+
+    /// A listing is retried only while it has yielded nothing: restarting a half-read listing
+    /// could yield an object twice.
+    fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
+        let prefix = prefix.to_owned();
+        futures::stream::once(async move {
+            let what = format!("list {prefix}");
+            let mut attempt = 0;
+            loop {
+                let mut stream = self.inner.list(&prefix);
+                match stream.next().await {
+                    Some(Err(e))
+                        if self.policy.retries(&e) && attempt < self.policy.max_retries =>
+                    {
+                        attempt += 1;
+                        self.pause(&what, attempt, &e).await;
+                    }
+                    first => {
+                        return futures::stream::iter(first).chain(stream).boxed();
+                    }
+                }
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        self.run(&format!("copy {from} to {to}"), || {
+            self.inner.copy(from, to)
+        })
+        .await
+    }
+
+    async fn health(&self) -> Result<HealthStatus> {
+        self.inner.health().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::layer::{Fault, FaultRule, FaultyBackend, Op};
+    use crate::backend::memory::MemoryBackend;
+    use crate::report::NoReporter;
+
+    fn fast() -> RetryPolicy {
+        RetryPolicy {
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+            ..RetryPolicy::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_and_permanent_ones_are_not() {
+        let faulty = Arc::new(FaultyBackend::new(Arc::new(MemoryBackend::new())));
+        let retry = RetryBackend::new(faulty.clone(), fast(), Arc::new(NoReporter));
+        faulty.add(FaultRule::new(Op::Put, Fault::Transient).times(2));
+        retry
+            .put("a", Bytes::from_static(b"x"), PutMode::Overwrite)
+            .await
+            .unwrap();
+        assert_eq!(retry.retries(), 2);
+        faulty.add(FaultRule::new(Op::Get, Fault::Permanent(ErrorKind::PermissionDenied)).times(1));
+        let e = retry.get("a").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(retry.retries(), 2);
+        faulty.add(FaultRule::new(Op::Get, Fault::Transient));
+        let e = retry.get("a").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NetworkError);
+        assert!(e.message().contains("gave up after 4 attempts"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_listing_that_fails_before_its_first_item_is_retried() {
+        let faulty = Arc::new(FaultyBackend::new(Arc::new(MemoryBackend::new())));
+        faulty
+            .put("k/1", Bytes::from_static(b"x"), PutMode::Overwrite)
+            .await
+            .unwrap();
+        let retry = RetryBackend::new(faulty.clone(), fast(), Arc::new(NoReporter));
+        faulty.add(FaultRule::new(Op::List, Fault::Transient).times(1));
+        let items: Vec<_> = retry.list("k/").collect().await;
+        assert_eq!(items.len(), 1);
+        assert!(items[0].is_ok());
+        assert_eq!(retry.retries(), 1);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.backoff(1), Duration::from_millis(100));
+        assert_eq!(p.backoff(3), Duration::from_millis(400));
+        assert_eq!(p.backoff(40), Duration::from_secs(30));
+    }
+}
