@@ -3,10 +3,9 @@
 
 use ldv::store::chunker::ChunkerConfig;
 
-// The same allocator as the `ldv` binary (see `src/main.rs`): with the system allocator every
-// multi-MiB chunk buffer is a fresh mapping whose pages fault in, which the binary never pays.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The benches use the system allocator with its defaults. The `ldv` binary fixes glibc's mmap
+// threshold at 64 KiB (see `src/main.rs`), so its chunk buffers are fresh mappings whose pages
+// fault in: whole-command figures include that cost, these kernel figures mostly do not.
 
 /// xorshift64*: a tiny, fast, deterministic generator; statistical quality is ample for test data.
 pub struct XorShift(u64);

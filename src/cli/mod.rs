@@ -218,8 +218,12 @@ pub fn main() -> ExitCode {
         reporter: Arc::clone(&reporter) as Arc<dyn Reporter>,
         opened: std::sync::OnceLock::new(),
     };
+    // Blocking work (file I/O, hashing) is bounded by --parallel anyway; capping the pool keeps
+    // the allocator from holding per-thread memory for hundreds of idle threads.
+    let blocking_threads = 2 * ctx.settings.parallel + 8;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(blocking_threads)
         .build()
     {
         Ok(rt) => rt,

@@ -8,5 +8,6 @@
 mod bad_input;
 mod common;
 mod integrity;
+mod lifecycle;
 mod ls_stat_rm;
 mod put_get;
