@@ -191,6 +191,7 @@ macro_rules! for_each_check {
         $emit!(concurrent_puts_of_different_keys_all_land);
         $emit!(concurrent_create_only_puts_have_one_winner);
         $emit!(health_reports_healthy);
+        $emit!(sweep_keeps_every_object);
     };
 }
 
@@ -737,6 +738,20 @@ mod checks {
         assert_eq!(health.last_error, None);
         // The probe leaves nothing a listing would show.
         assert!(list_keys(b, "").await.unwrap().is_empty());
+    }
+
+    /// Sweeping leftovers of interrupted writes, even with no age limit, touches no object.
+    pub async fn sweep_keeps_every_object(b: &dyn Backend) {
+        put(b, "sw/a", &data(10, 1)).await;
+        put(b, "sw/b/c", &data(100_000, 2)).await;
+        put(b, "sw/empty", &data(0, 3)).await;
+        b.sweep(Duration::ZERO).await.expect("sweep");
+        assert_eq!(
+            list_keys(b, "sw/").await.unwrap(),
+            ["sw/a", "sw/b/c", "sw/empty"]
+        );
+        assert_bytes(&get(b, "sw/b/c").await, &data(100_000, 2), "sw/b/c");
+        assert_bytes(&get(b, "sw/a").await, &data(10, 1), "sw/a");
     }
 }
 

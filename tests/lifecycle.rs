@@ -65,6 +65,7 @@ async fn put(vault: &Arc<Vault>, name: &str, content: &Bytes) -> PutReceipt {
         name,
         name,
         Box::new(Cursor::new(content.to_vec())),
+        Some(content.len() as u64),
         &options(),
         &reporter(),
     )

@@ -268,6 +268,58 @@ impl LocalBackend {
     }
 }
 
+/// Removes temp files (interrupted writes) older than `older_than` below `dir`.
+fn sweep_dir(
+    dir: &Path,
+    older_than: std::time::Duration,
+    now: std::time::SystemTime,
+    swept: &mut crate::backend::Swept,
+) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("list", dir.display(), e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list", dir.display(), e))?;
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        if file_type.is_dir() {
+            sweep_dir(&path, older_than, now, swept)?;
+            continue;
+        }
+        let is_temp = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(TEMP_PREFIX));
+        if !is_temp || !file_type.is_file() {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or_default();
+        if age < older_than {
+            continue;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                swept.leftovers += 1;
+                swept.bytes += meta.len();
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("remove temp file", path.display(), e)),
+        }
+    }
+    Ok(())
+}
+
 /// A local vault cannot hold both `a` and `a/b`: one of them would have to be a directory.
 fn a_file_is_in_the_way(key: &str) -> Error {
     Error::new(
@@ -393,6 +445,22 @@ impl Backend for LocalBackend {
         self.blocking(move |b| {
             let data = fs::read(&src).map_err(|e| object_err("read", &from, &src, e))?;
             b.write_atomic(&to, &dst, &data, PutMode::Overwrite)
+        })
+        .await
+    }
+
+    async fn sweep(&self, older_than: std::time::Duration) -> Result<crate::backend::Swept> {
+        self.blocking(move |b| {
+            let mut swept = crate::backend::Swept::default();
+            if b.root.is_dir() {
+                sweep_dir(
+                    &b.root,
+                    older_than,
+                    std::time::SystemTime::now(),
+                    &mut swept,
+                )?;
+            }
+            Ok(swept)
         })
         .await
     }

@@ -117,6 +117,11 @@ impl Backend for MemoryBackend {
         self.put(to, data, PutMode::Overwrite).await
     }
 
+    async fn sweep(&self, _older_than: std::time::Duration) -> Result<crate::backend::Swept> {
+        // Memory puts are a single map insert: an interrupted one leaves nothing behind.
+        Ok(crate::backend::Swept::default())
+    }
+
     async fn health(&self) -> Result<HealthStatus> {
         Ok(HealthStatus {
             healthy: true,

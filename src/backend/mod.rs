@@ -76,6 +76,7 @@ pub struct HealthStatus {
 /// - `list(prefix)` MUST yield every object whose key starts with `prefix` (a plain string
 ///   prefix, not a directory), each once, in unspecified order.
 /// - `copy` MUST behave as a get followed by an atomic put.
+/// - `sweep` MUST leave every object untouched: it removes only leftovers of interrupted writes.
 /// - A backend MAY refuse, with `Conflict`, to store a key while another key is a `/`-prefix of
 ///   it (`a` and `a/b`): a directory-backed store cannot hold both. The vault never needs both.
 /// - Errors MUST keep their kind: not found, permission denied, throttling and network failures
@@ -98,6 +99,18 @@ pub trait Backend: Send + Sync + fmt::Display + fmt::Debug {
     async fn copy(&self, from: &str, to: &str) -> Result<()>;
     /// Probes the backend and reports whether it can be used.
     async fn health(&self) -> Result<HealthStatus>;
+    /// Removes what interrupted writes left behind (temp files, unfinished multipart uploads)
+    /// that is older than `older_than`. It MUST NOT remove or change any object.
+    async fn sweep(&self, older_than: Duration) -> Result<Swept>;
+}
+
+/// What [`Backend::sweep`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Swept {
+    /// Leftovers removed.
+    pub leftovers: u64,
+    /// Their size in bytes.
+    pub bytes: u64,
 }
 
 /// Convenience helpers built on the [`Backend`] trait.

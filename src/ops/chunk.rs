@@ -100,16 +100,24 @@ pub async fn plan(
     parallel: usize,
 ) -> Result<ChunkPlan> {
     let file = File::open(path).map_err(|e| Error::io("open", path.display(), e))?;
+    let size_hint = file.metadata().ok().map(|m| m.len());
     let what = path.display().to_string();
     let seen = Mutex::new(HashSet::new());
-    let (found, sha256) = pipeline(Box::new(file), &what, chunker, parallel, |chunk, id| {
-        let vault = Arc::clone(vault);
-        let repeated = !seen.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
-        async move {
-            let exists = repeated || vault.backend().exists(&id.key()).await?;
-            Ok((chunk.len() as u64, id, exists))
-        }
-    })
+    let (found, sha256) = pipeline(
+        Box::new(file),
+        size_hint,
+        &what,
+        chunker,
+        parallel,
+        |chunk, id| {
+            let vault = Arc::clone(vault);
+            let repeated = !seen.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+            async move {
+                let exists = repeated || vault.backend().exists(&id.key()).await?;
+                Ok((chunk.len() as u64, id, exists))
+            }
+        },
+    )
     .await?;
     let mut list = Vec::with_capacity(found.len());
     let mut offset = 0;

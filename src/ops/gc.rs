@@ -19,6 +19,9 @@ use crate::store::layout::ChunkId;
 
 /// Chunks deleted between two re-checks of the manifests.
 pub const BATCH: usize = 1000;
+/// Leftovers of interrupted writes younger than this are kept even with `--grace 0s`: another
+/// process may be writing them right now (a lock file, say).
+pub const MIN_LEFTOVER_AGE: Duration = Duration::from_secs(60);
 
 /// The chunks every manifest references, and which manifests have been read.
 #[derive(Debug, Default)]
@@ -102,6 +105,10 @@ pub struct GcReport {
     pub bytes_freed: u64,
     /// Planned chunks kept because a version committed since the plan references them.
     pub kept_now_referenced: u64,
+    /// Leftovers of interrupted writes (temp files, unfinished uploads) removed.
+    pub leftovers_removed: u64,
+    /// Their size in bytes.
+    pub leftover_bytes: u64,
     /// Wall time of the execution in milliseconds.
     pub elapsed_ms: u64,
 }
@@ -172,7 +179,8 @@ pub async fn plan(vault: &Vault, grace: Duration, parallel: usize) -> Result<GcP
 }
 
 /// Deletes the planned chunks in batches, re-reading new manifests before each batch and
-/// keeping any chunk they reference.
+/// keeping any chunk they reference; then removes leftovers of interrupted writes older than the
+/// grace period (and at least [`MIN_LEFTOVER_AGE`]).
 pub async fn execute(
     vault: &Arc<Vault>,
     mut plan: GcPlan,
@@ -208,10 +216,16 @@ pub async fn execute(
         deleted_chunks += freed.iter().filter(|&&s| s > 0).count() as u64;
         bytes_freed += freed.iter().sum::<u64>();
     }
+    let swept = vault
+        .backend()
+        .sweep(Duration::from_secs(plan.grace_secs).max(MIN_LEFTOVER_AGE))
+        .await?;
     Ok(GcReport {
         deleted_chunks,
         bytes_freed,
         kept_now_referenced,
+        leftovers_removed: swept.leftovers,
+        leftover_bytes: swept.bytes,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
 }

@@ -132,6 +132,7 @@ fn task_failed(e: tokio::task::JoinError) -> Error {
 /// memory stays bounded by about `parallel` chunks. `what` names the source in errors.
 pub async fn pipeline<T, F, Fut>(
     source: Box<dyn Read + Send>,
+    size_hint: Option<u64>,
     what: &str,
     config: ChunkerConfig,
     parallel: usize,
@@ -157,7 +158,11 @@ where
     let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<PlainChunk>(2);
     let source_name = what.to_owned();
     let chunker = tokio::task::spawn_blocking(move || -> Result<()> {
-        for cut in Chunker::new(config, source).with_prefix(&codec::PLAIN_HEADER) {
+        let mut chunker = Chunker::new(config, source).with_prefix(&codec::PLAIN_HEADER);
+        if let Some(len) = size_hint {
+            chunker = chunker.with_size_hint(len);
+        }
+        for cut in chunker {
             let cut = cut.map_err(|e| Error::io("read", &source_name, e))?;
             let chunk = PlainChunk::from_framed(cut.buf)
                 .expect("the chunker puts the plain frame header in front of every chunk");
@@ -198,6 +203,7 @@ pub async fn put_reader(
     name: &str,
     what: &str,
     source: Box<dyn Read + Send>,
+    size_hint: Option<u64>,
     opts: &PutOptions,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<PutReceipt> {
@@ -205,6 +211,7 @@ pub async fn put_reader(
     let started = Instant::now();
     let (stored, sha256) = pipeline(
         source,
+        size_hint,
         what,
         opts.chunker,
         opts.parallel,
@@ -334,7 +341,16 @@ pub async fn put_file(
     } else {
         let file = File::open(&job.path).map_err(|e| Error::io("open", job.path.display(), e))?;
         let what = job.path.display().to_string();
-        put_reader(vault, &job.name, &what, Box::new(file), opts, reporter).await?
+        put_reader(
+            vault,
+            &job.name,
+            &what,
+            Box::new(file),
+            Some(job.size),
+            opts,
+            reporter,
+        )
+        .await?
     };
     reporter.on_file_done(&job.name);
     Ok(receipt)

@@ -56,10 +56,86 @@ pub async fn plan(vault: &Vault, refs: &[ObjectRef], recursive: bool) -> Result<
     Ok(targets)
 }
 
-/// Deletes the manifests of `targets`, stopping at the first failure.
-pub async fn execute(vault: &Vault, targets: &[Target]) -> Result<()> {
+/// What an rm did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RmReport {
+    /// Versions this rm removed.
+    pub removed: Vec<Target>,
+    /// Planned versions that another process removed first.
+    pub already_gone: Vec<Target>,
+}
+
+/// Deletes the manifests of `targets`, stopping at the first failure; a version that vanished
+/// since the plan was made is reported, not an error.
+pub async fn execute(vault: &Vault, targets: &[Target]) -> Result<RmReport> {
+    let mut report = RmReport::default();
     for t in targets {
-        vault.remove_version(&t.name, &t.version).await?;
+        match vault.remove_version(&t.name, &t.version).await {
+            Ok(()) => report.removed.push(t.clone()),
+            Err(e) if e.kind() == crate::ErrorKind::NotFound => report.already_gone.push(t.clone()),
+            Err(e) => {
+                return Err(e.context(format!(
+                    "removed {} of {} versions before failing",
+                    report.removed.len(),
+                    targets.len()
+                )));
+            }
+        }
     }
-    Ok(())
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::backend::DynBackend;
+    use crate::backend::memory::MemoryBackend;
+    use crate::ops::put::{PutOptions, put_reader};
+    use crate::report::{NoReporter, Reporter};
+    use crate::store::chunker::ChunkerConfig;
+
+    #[tokio::test]
+    async fn a_version_removed_by_someone_else_since_the_plan_is_reported_not_fatal() {
+        let backend: DynBackend = Arc::new(MemoryBackend::new());
+        let vault = Arc::new(
+            Vault::init(backend, ChunkerConfig::default())
+                .await
+                .unwrap()
+                .0,
+        );
+        let opts = PutOptions {
+            parallel: 2,
+            chunker: ChunkerConfig::default(),
+            content_type: None,
+            metadata: Default::default(),
+        };
+        let reporter: Arc<dyn Reporter> = Arc::new(NoReporter);
+        for content in [&b"one"[..], b"two"] {
+            put_reader(
+                &vault,
+                "obj",
+                "test",
+                Box::new(content),
+                None,
+                &opts,
+                &reporter,
+            )
+            .await
+            .unwrap();
+        }
+        let refs = [ObjectRef::parse("obj").unwrap()];
+        let targets = plan(&vault, &refs, false).await.unwrap();
+        assert_eq!(targets.len(), 2);
+        // A racing rm removes the newer version between plan and execute.
+        vault
+            .remove_version(&targets[1].name, &targets[1].version)
+            .await
+            .unwrap();
+        let report = execute(&vault, &targets).await.unwrap();
+        assert_eq!(report.removed, targets[..1]);
+        assert_eq!(report.already_gone, targets[1..]);
+        assert!(vault.versions("obj").await.unwrap().is_empty());
+    }
 }

@@ -173,6 +173,7 @@ pub struct Chunker<R> {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    size_hint: Option<usize>,
     eof: bool,
     started: bool,
     whole: bool,
@@ -226,6 +227,7 @@ impl<R: Read> Chunker<R> {
             buf: Vec::new(),
             start: 0,
             end: 0,
+            size_hint: None,
             eof: false,
             started: false,
             whole: false,
@@ -238,29 +240,44 @@ impl<R: Read> Chunker<R> {
         self
     }
 
+    /// Sizes the read buffer for an input of about `len` bytes, so a small file does not cost
+    /// the full buffer; a longer input still reads correctly (the buffer grows).
+    pub fn with_size_hint(mut self, len: u64) -> Self {
+        self.size_hint = usize::try_from(len).ok();
+        self
+    }
+
     /// Reads until at least `want` unconsumed bytes are buffered or the source ends.
     fn fill(&mut self, want: usize) -> io::Result<()> {
         if self.end - self.start >= want || self.eof {
             return Ok(());
         }
         // One buffer, allocated once: room for two chunks and a read block (less for the
-        // large single-chunk threshold of fixed mode). The unconsumed tail (less than one
-        // chunk) moves to the front only when no full read block fits after it.
-        let capacity = if want > 4 * READ_BLOCK {
+        // large single-chunk threshold of fixed mode, or for an input known to be small). The
+        // unconsumed tail (less than one chunk) moves to the front only when no full read block
+        // fits after it.
+        let full = if want > 4 * READ_BLOCK {
             want + READ_BLOCK
         } else {
             2 * want + READ_BLOCK
         };
-        if self.buf.len() < capacity {
-            self.buf.resize(capacity, 0);
+        // One byte past the hinted end, so the end of input is seen without another pass.
+        let target = self
+            .size_hint
+            .map_or(full, |hint| full.min(hint.saturating_add(1)));
+        if self.buf.len() < target {
+            self.buf.resize(target, 0);
         }
         if self.buf.len() - self.start < want || self.buf.len() - self.end < READ_BLOCK.min(want) {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+            self.compact();
         }
         while self.end - self.start < want && !self.eof {
-            debug_assert!(self.end < self.buf.len(), "a read must have room");
+            if self.end == self.buf.len() {
+                // The input is longer than its hint said: grow to the full buffer.
+                self.compact();
+                let grown = full.max(self.end + READ_BLOCK);
+                self.buf.resize(grown, 0);
+            }
             match self.source.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.end += n,
@@ -269,6 +286,13 @@ impl<R: Read> Chunker<R> {
             }
         }
         Ok(())
+    }
+
+    /// Moves the unconsumed bytes to the front of the buffer.
+    fn compact(&mut self) {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
     }
 
     /// The next chunk, or `None` at the end of the input.
@@ -381,6 +405,21 @@ mod tests {
                 if i + 1 < got.len() { prop_assert!(c.len() >= 256); }
             }
             // Boundaries depend on content only, not on how the reader delivers it.
+            prop_assert_eq!(got, chunks(config, &data));
+        }
+
+        #[test]
+        fn a_wrong_size_hint_changes_nothing(
+            data in proptest::collection::vec(any::<u8>(), 0..30_000),
+            hint in 0u64..40_000,
+            step in 1usize..9000,
+        ) {
+            let config = small_cdc();
+            let got: Vec<Bytes> = Chunker::new(config, Trickle(&data, step))
+                .with_size_hint(hint)
+                .map(|c| c.map(|c| c.data()))
+                .collect::<io::Result<_>>()
+                .unwrap();
             prop_assert_eq!(got, chunks(config, &data));
         }
 

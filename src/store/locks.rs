@@ -338,19 +338,48 @@ pub async fn acquire(
     }
 }
 
-/// Removes stale locks (or, with `all`, every lock) and returns what was removed.
+/// Removes stale locks (or, with `all`, every lock) and returns what was removed. A lock object
+/// that cannot be read is removed with `all`, or once it is older than the stale limit.
 pub async fn remove(backend: &DynBackend, all: bool) -> Result<Vec<LockInfo>> {
     let now = SystemTime::now();
+    let metas: Vec<crate::backend::ObjectMeta> = backend.list(LOCKS_PREFIX).try_collect().await?;
     let mut removed = Vec::new();
-    for (key, info) in list(backend).await? {
-        if all || info.stale_reason(now).is_some() {
-            match backend.delete(&key).await {
-                Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
-                _ => removed.push(info),
+    for meta in metas {
+        let info = match backend.get(&meta.key).await {
+            Ok(raw) => serde_json::from_slice::<LockInfo>(&raw).ok(),
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let doomed = match &info {
+            Some(info) => all || info.stale_reason(now).is_some(),
+            None => {
+                all || meta
+                    .modified
+                    .is_some_and(|m| now.duration_since(m).unwrap_or_default() > STALE_AFTER)
             }
+        };
+        if !doomed {
+            continue;
+        }
+        match backend.delete(&meta.key).await {
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+            _ => removed.push(info.unwrap_or_else(|| unreadable(&meta.key))),
         }
     }
     Ok(removed)
+}
+
+/// Stands in for a lock object that could not be parsed, so it can still be reported.
+fn unreadable(key: &str) -> LockInfo {
+    LockInfo {
+        id: key.strip_prefix(LOCKS_PREFIX).unwrap_or(key).to_owned(),
+        kind: LockKind::Shared,
+        host: "unknown (unreadable lock)".into(),
+        pid: 0,
+        command: "?".into(),
+        since: SystemTime::UNIX_EPOCH,
+        refreshed: SystemTime::UNIX_EPOCH,
+    }
 }
 
 #[cfg(test)]

@@ -273,6 +273,10 @@ impl Backend for FaultyBackend {
         self.simple(Op::Copy, to, self.inner.copy(from, to)).await
     }
 
+    async fn sweep(&self, older_than: std::time::Duration) -> Result<crate::backend::Swept> {
+        self.inner.sweep(older_than).await
+    }
+
     async fn health(&self) -> Result<HealthStatus> {
         self.inner.health().await
     }

@@ -182,6 +182,13 @@ impl Backend for MetricsBackend {
         r
     }
 
+    async fn sweep(&self, older_than: std::time::Duration) -> Result<crate::backend::Swept> {
+        let started = Instant::now();
+        let r = self.inner.sweep(older_than).await;
+        self.record(started, &r, 0, |_| 0);
+        r
+    }
+
     async fn health(&self) -> Result<HealthStatus> {
         let started = Instant::now();
         let r = self.inner.health().await;

@@ -258,6 +258,10 @@ impl Backend for RetryBackend {
         .await
     }
 
+    async fn sweep(&self, older_than: std::time::Duration) -> Result<crate::backend::Swept> {
+        self.run("sweep", || self.inner.sweep(older_than)).await
+    }
+
     async fn health(&self) -> Result<HealthStatus> {
         self.inner.health().await
     }

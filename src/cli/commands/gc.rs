@@ -31,25 +31,25 @@ pub async fn run(ctx: &Ctx, args: GcArgs) -> anyhow::Result<u8> {
     let lock = ctx.lock(&vault, LockKind::Exclusive, "gc").await?;
     locked(Some(lock), async {
         let plan = gc::plan(&vault, args.grace, ctx.settings.parallel).await?;
-        if args.dry_run || plan.deletable_chunks == 0 {
+        if args.dry_run {
             if out.json {
                 output::json(&serde_json::json!({ "plan": plan, "executed": false }))?;
             } else if !out.quiet {
                 render_plan(&plan)?;
-                if plan.deletable_chunks == 0 {
-                    output::line("nothing to delete")?;
-                }
             }
             return Ok(exit::OK);
         }
         if !out.json && !out.quiet {
             render_plan(&plan)?;
         }
-        if !ctx.confirm(&format!(
-            "Delete {} unreferenced chunks ({})?",
-            plan.deletable_chunks,
-            output::size(plan.bytes_reclaimable)
-        ))? {
+        // Nothing referenced is ever deleted; the question is only asked when chunks would go.
+        if plan.deletable_chunks > 0
+            && !ctx.confirm(&format!(
+                "Delete {} unreferenced chunks ({})?",
+                plan.deletable_chunks,
+                output::size(plan.bytes_reclaimable)
+            ))?
+        {
             if !out.quiet {
                 eprintln!("ldv: nothing deleted");
             }
@@ -67,9 +67,11 @@ pub async fn run(ctx: &Ctx, args: GcArgs) -> anyhow::Result<u8> {
             }))?;
         } else if !out.quiet {
             output::line(format!(
-                "deleted {} chunks ({}) in {} ms{}",
+                "deleted {} chunks ({}) and {} leftovers of interrupted writes ({}) in {} ms{}",
                 report.deleted_chunks,
                 output::size(report.bytes_freed),
+                report.leftovers_removed,
+                output::size(report.leftover_bytes),
                 report.elapsed_ms,
                 if report.kept_now_referenced > 0 {
                     format!(

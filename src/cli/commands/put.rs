@@ -133,6 +133,7 @@ pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
                     &name,
                     "stdin",
                     Box::new(std::io::stdin()),
+                    None,
                     &opts,
                     &ctx.reporter,
                 )

@@ -30,15 +30,18 @@ pub async fn run(ctx: &Ctx, args: RmArgs) -> anyhow::Result<u8> {
         return Ok(crate::cli::exit::FAILED);
     }
     let lock = ctx.lock(&vault, LockKind::Shared, "rm").await?;
-    locked(Some(lock), async {
+    let report = locked(Some(lock), async {
         Ok(rm::execute(&vault, &targets).await?)
     })
     .await?;
     if out.json {
-        output::json(&serde_json::json!({ "removed": targets }))?;
+        output::json(&report)?;
     } else if !out.quiet {
-        for t in &targets {
+        for t in &report.removed {
             output::line(format!("removed {}@{}", t.name, t.version))?;
+        }
+        for t in &report.already_gone {
+            output::line(format!("already removed {}@{}", t.name, t.version))?;
         }
     }
     Ok(0)
