@@ -43,6 +43,46 @@ impl<'de> Deserialize<'de> for Size {
     }
 }
 
+/// A secret from the profile (a key or password): its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for handing to the library that needs it (never for printing).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Serde helper: durations written as human-readable strings such as `"100ms"` or `"20s"`.
+pub mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    /// Reads a duration string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(s.trim()).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {s:?} ({e}); expected e.g. \"100ms\", \"20s\""
+            ))
+        })
+    }
+}
+
 /// Parses a human-readable size such as `4MiB`, `1.5 GB` or `4096`.
 pub fn parse_size(s: &str) -> std::result::Result<Size, String> {
     s.trim()
@@ -80,8 +120,8 @@ pub struct Profile {
     pub cache: Option<Spanned<toml::Value>>,
     /// Retry policy.
     pub retry: Option<crate::backend::layer::RetryPolicy>,
-    /// Timeouts (not in this build).
-    pub timeouts: Option<Spanned<toml::Value>>,
+    /// Connect, read and write time limits for network backends.
+    pub timeouts: Option<crate::backend::s3::TimeoutConfig>,
 }
 
 /// The `backend` table of a profile, selected by its `type`.
@@ -90,10 +130,10 @@ pub struct Profile {
 pub enum BackendSpec {
     /// A directory on this machine.
     Local(LocalConfig),
-    /// Amazon S3 or a compatible store (not in this build).
-    S3(toml::Table),
-    /// MinIO (not in this build).
-    Minio(toml::Table),
+    /// Amazon S3 or a compatible store.
+    S3(crate::backend::s3::S3Config),
+    /// MinIO (S3 with path-style addressing).
+    Minio(crate::backend::s3::MinioConfig),
     /// Azure Blob Storage (not in this build).
     Azure(toml::Table),
     /// Google Cloud Storage (not in this build).
@@ -215,7 +255,6 @@ impl LoadedConfig {
                 ("compression", &p.compression),
                 ("encryption", &p.encryption),
                 ("cache", &p.cache),
-                ("timeouts", &p.timeouts),
             ];
             for (section, value) in sections {
                 if let Some(v) = value {
@@ -227,16 +266,27 @@ impl LoadedConfig {
                 }
             }
             if let Some(b) = &p.backend {
+                let checked = match b.get_ref() {
+                    BackendSpec::S3(c) => c.validate(),
+                    BackendSpec::Minio(c) => c.to_s3().validate(),
+                    _ => Ok(()),
+                };
+                checked.map_err(|e| {
+                    Error::config(format!(
+                        "{}{}: profile {name:?}: {}",
+                        self.path.display(),
+                        self.line(b.span()),
+                        e.message()
+                    ))
+                })?;
                 let kind = match b.get_ref() {
-                    BackendSpec::Local(_) => None,
-                    BackendSpec::S3(_) => Some("s3"),
-                    BackendSpec::Minio(_) => Some("minio"),
+                    BackendSpec::Local(_) | BackendSpec::S3(_) | BackendSpec::Minio(_) => None,
                     BackendSpec::Azure(_) => Some("azure"),
                     BackendSpec::Gcs(_) => Some("gcs"),
                 };
                 if let Some(kind) = kind {
                     return Err(Error::config(format!(
-                        "{}{}: profile {name:?}: backend type {kind:?} is not supported yet by this ldv (supported: \"local\")",
+                        "{}{}: profile {name:?}: backend type {kind:?} is not supported yet by this ldv (supported: \"local\", \"s3\", \"minio\")",
                         self.path.display(),
                         self.line(b.span())
                     )));
@@ -331,8 +381,19 @@ transfer = { parallel = 4 }
             e.message().contains("not supported yet") && e.message().contains(":2:"),
             "{e}"
         );
-        let e = parse("[profiles.a]\nbackend = { type = \"s3\", bucket = \"b\" }\n").unwrap_err();
-        assert!(e.message().contains("\"s3\" is not supported yet"), "{e}");
+        let e =
+            parse("[profiles.a]\nbackend = { type = \"azure\", container = \"b\" }\n").unwrap_err();
+        assert!(
+            e.message().contains("\"azure\" is not supported yet"),
+            "{e}"
+        );
+        let e =
+            parse("[profiles.a]\nbackend = { type = \"s3\", bucket = \"b\", sse = \"rot13\" }\n")
+                .unwrap_err();
+        assert!(
+            e.message().contains("sse") && e.message().contains(":2:"),
+            "{e}"
+        );
         let e = parse("[profiles.a]\nchunking = { mode = \"cdc\", max = \"1GiB\" }\n").unwrap_err();
         assert!(e.message().contains("chunking.max"), "{e}");
         let e = parse("default_profile = \"zz\"\n").unwrap_err();

@@ -5,6 +5,7 @@
 pub mod layer;
 pub mod local;
 pub mod memory;
+pub mod s3;
 
 use std::fmt;
 use std::ops::Range;
@@ -144,6 +145,8 @@ pub enum BackendConfig {
     Local(local::LocalConfig),
     /// Process memory (tests and benchmarks).
     Memory,
+    /// Amazon S3 or an S3-compatible store.
+    S3(Box<s3::S3Config>),
 }
 
 /// A built backend stack and handles to the layers the caller reads from.
@@ -161,15 +164,17 @@ pub struct Stack {
 /// count what the store asked for, retries stay inside. (The metrics layer displays as its inner
 /// backend.) Cache and concurrency-limit layers slot in below retry as they arrive:
 /// `metrics(retry(cache(limit(<base>))))`.
-pub fn build(
+pub async fn build(
     config: &BackendConfig,
     retry: &layer::RetryPolicy,
+    timeouts: &s3::TimeoutConfig,
     reporter: Arc<dyn crate::report::Reporter>,
 ) -> Result<Stack> {
     retry.validate()?;
     let base: DynBackend = match config {
         BackendConfig::Local(c) => Arc::new(local::LocalBackend::new(c)?),
         BackendConfig::Memory => Arc::new(memory::MemoryBackend::new()),
+        BackendConfig::S3(c) => Arc::new(s3::S3Backend::new(c, timeouts).await?),
     };
     let retry = Arc::new(layer::RetryBackend::new(base, retry.clone(), reporter));
     let metrics = Arc::new(layer::MetricsBackend::new(Arc::clone(&retry) as DynBackend));

@@ -35,17 +35,24 @@ pub struct Ctx {
 
 impl Ctx {
     /// Builds the backend stack of the configured vault.
-    pub fn stack(&self) -> crate::Result<Stack> {
+    pub async fn stack(&self) -> crate::Result<Stack> {
+        self.stack_for(&self.settings.location.backend).await
+    }
+
+    /// Builds a backend stack for `config` with this command's retry and timeout settings.
+    pub async fn stack_for(&self, config: &backend::BackendConfig) -> crate::Result<Stack> {
         backend::build(
-            &self.settings.location.backend,
+            config,
             &self.settings.retry,
+            &self.settings.timeouts,
             Arc::clone(&self.reporter),
         )
+        .await
     }
 
     /// Opens the configured vault; the embedded default vault is created on first use.
     pub async fn vault(&self) -> crate::Result<(Arc<Vault>, Stack)> {
-        let stack = self.stack()?;
+        let stack = self.stack().await?;
         let vault = match Vault::open(Arc::clone(&stack.backend)).await {
             Err(e)
                 if e.kind() == ErrorKind::NotFound && self.settings.location.embedded_default =>

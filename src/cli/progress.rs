@@ -85,7 +85,9 @@ impl Reporter for CliReporter {
     }
 
     fn on_retry(&self, what: &str, attempt: u32, error: &Error) {
-        tracing::warn!("retrying {what} (attempt {attempt}): {error}");
+        // Retries are routine on real networks: shown with -v; a request that keeps failing
+        // ends in an error that says how many attempts were made.
+        tracing::info!("retrying {what} (attempt {attempt}): {error}");
     }
 
     fn on_warning(&self, message: &str) {

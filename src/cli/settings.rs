@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::backend::BackendConfig;
 use crate::backend::local::LocalConfig;
+use crate::backend::s3::{S3Config, TimeoutConfig};
 use crate::config::{BackendSpec, LoadedConfig, Profile};
 use crate::error::{Error, Result};
 use crate::store::chunker::ChunkerConfig;
@@ -62,6 +63,8 @@ pub struct Settings {
     pub lock_wait: std::time::Duration,
     /// How backend calls are retried.
     pub retry: crate::backend::layer::RetryPolicy,
+    /// Network time limits.
+    pub timeouts: TimeoutConfig,
 }
 
 /// The default config file path: `$XDG_CONFIG_HOME/ldv/config.toml` or the platform equivalent.
@@ -93,11 +96,23 @@ pub fn parse_vault_url(url: &str) -> Result<BackendConfig> {
                 }
                 Ok(BackendConfig::Local(LocalConfig::new(path)))
             }
-            "s3" | "az" | "gs" => Err(Error::config(format!(
-                "vault URL {url:?}: the {scheme}:// backend is not supported yet by this ldv (supported: file://)"
+            "s3" => {
+                let rest = &url["s3://".len()..];
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    return Err(Error::config(format!(
+                        "vault URL {url:?}: no bucket (s3://bucket/prefix)"
+                    )));
+                }
+                Ok(BackendConfig::S3(Box::new(S3Config::from_url(
+                    bucket, prefix,
+                ))))
+            }
+            "az" | "gs" => Err(Error::config(format!(
+                "vault URL {url:?}: the {scheme}:// backend is not supported yet by this ldv (supported: file://, s3://)"
             ))),
             _ => Err(Error::config(format!(
-                "vault URL {url:?}: unknown scheme {scheme:?} (supported: file://)"
+                "vault URL {url:?}: unknown scheme {scheme:?} (supported: file://, s3://)"
             ))),
         };
     }
@@ -174,6 +189,14 @@ impl Settings {
                         embedded_default: false,
                     }
                 }
+                Some(BackendSpec::S3(c)) => VaultLocation {
+                    backend: BackendConfig::S3(Box::new(c.clone())),
+                    embedded_default: false,
+                },
+                Some(BackendSpec::Minio(c)) => VaultLocation {
+                    backend: BackendConfig::S3(Box::new(c.to_s3())),
+                    embedded_default: false,
+                },
                 Some(_) => unreachable!("unsupported backends are refused when the file is loaded"),
                 None => VaultLocation {
                     backend: BackendConfig::Local(LocalConfig::new(default_vault_path()?)),
@@ -215,6 +238,7 @@ impl Settings {
             profile: profile_name,
             lock_wait: global.lock_wait,
             retry: profile.and_then(|p| p.retry.clone()).unwrap_or_default(),
+            timeouts: profile.and_then(|p| p.timeouts).unwrap_or_default(),
         })
     }
 }
@@ -230,7 +254,8 @@ mod tests {
             BackendConfig::Local(LocalConfig::new("/tmp/v"))
         );
         for (url, needle) in [
-            ("s3://bucket/p", "not supported yet"),
+            ("az://container/p", "not supported yet"),
+            ("s3://", "no bucket"),
             ("file://rel", "absolute"),
             ("ftp://x", "unknown scheme"),
             ("", "empty"),

@@ -26,10 +26,10 @@ pub struct RetryPolicy {
     /// Retries after the first attempt.
     pub max_retries: u32,
     /// Pause before the first retry.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "crate::config::duration")]
     pub initial_backoff: Duration,
     /// Longest pause between attempts.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "crate::config::duration")]
     pub max_backoff: Duration,
     /// Growth of the pause after each retry.
     pub multiplier: f64,
@@ -79,22 +79,6 @@ impl RetryPolicy {
         self.initial_backoff
             .mul_f64(factor.min(1e9))
             .min(self.max_backoff)
-    }
-}
-
-/// Durations in the profile are human-readable strings such as `"100ms"` or `"20s"`.
-mod humantime_serde_compat {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(s.trim()).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration {s:?} ({e}); expected e.g. \"100ms\", \"20s\""
-            ))
-        })
     }
 }
 
@@ -171,9 +155,11 @@ impl RetryBackend {
     }
 }
 
+/// Retrying does not change where data lives, so the layer shows as the backend it wraps:
+/// messages name the vault location a user typed.
 impl fmt::Display for RetryBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "retry({})", self.inner)
+        self.inner.fmt(f)
     }
 }
 
@@ -241,8 +227,12 @@ impl Backend for RetryBackend {
                         attempt += 1;
                         self.pause(&what, attempt, &e).await;
                     }
-                    first => {
-                        return futures::stream::iter(first).chain(stream).boxed();
+                    // An ended stream must not be polled again.
+                    None => return futures::stream::empty().boxed(),
+                    Some(first) => {
+                        return futures::stream::once(futures::future::ready(first))
+                            .chain(stream)
+                            .boxed();
                     }
                 }
             }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::backend::{self, BackendConfig};
+use crate::backend::BackendConfig;
 use crate::cli::args::{ChunkingMode, InitArgs};
 use crate::cli::settings::parse_vault_url;
 use crate::cli::{Ctx, output};
@@ -126,7 +126,7 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<u8> {
         Some(ChunkingMode::Fixed) => ChunkerConfig::fixed_default(),
         None => s.chunker.unwrap_or_default(),
     };
-    let stack = backend::build(&backend_config, &s.retry, Arc::clone(&ctx.reporter))?;
+    let stack = ctx.stack_for(&backend_config).await?;
     let shown = stack.backend.to_string();
     let (vault, created) = Vault::init(Arc::clone(&stack.backend), chunker).await?;
     if let Some(name) = &profile {

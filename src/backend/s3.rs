@@ -1,0 +1,930 @@
+//! The S3 backend (the seed's `S3Config` and `MinIOConfig`) on aws-sdk-s3: AWS S3 and
+//! S3-compatible stores (MinIO, Garage, Ceph, R2). Every upload carries a CRC32C checksum the
+//! server verifies, with an unsigned payload so the body is not SHA-256-hashed again; objects
+//! above `multipart_threshold` go up as parallel parts, aborted on failure. Create-only puts send
+//! `If-None-Match: *` and also check first, because some stores ignore the header. SDK errors are
+//! mapped once, here, so not-found, denied and throttling keep their kinds; the SDK's own
+//! retries are off, the retry layer above does that and reports it.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
+};
+use base64::Engine;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+use super::{
+    Backend, HealthStatus, ObjectMeta, PutMode, Swept, timed, validate_key, validate_prefix,
+};
+use crate::config::{Secret, Size};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Default size above which objects go up in parts (the seed's 5 MiB).
+pub const MULTIPART_THRESHOLD: u64 = 5 * 1024 * 1024;
+/// Default part size (the seed's 8 MiB).
+pub const MULTIPART_CHUNK_SIZE: u64 = 8 * 1024 * 1024;
+/// S3's smallest allowed part (all but the last).
+const MIN_PART: u64 = 5 * 1024 * 1024;
+
+fn default_pool() -> usize {
+    16
+}
+
+fn default_threshold() -> Size {
+    Size(MULTIPART_THRESHOLD)
+}
+
+fn default_part() -> Size {
+    Size(MULTIPART_CHUNK_SIZE)
+}
+
+/// Profile settings of an S3 vault (the seed's `S3Config`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix inside the bucket (the vault lives below it).
+    #[serde(default)]
+    pub prefix: String,
+    /// Region; default: the AWS chain (`AWS_REGION`, shared config), else `us-east-1`.
+    pub region: Option<String>,
+    /// Endpoint URL for S3-compatible stores; default: AWS (or `AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), needed by most S3-compatible stores.
+    #[serde(default)]
+    pub path_style: bool,
+    /// Access key id; default: the AWS credential chain (env, shared files, instance metadata).
+    pub access_key_id: Option<String>,
+    /// Secret access key (then the profile file must be private, mode 0600).
+    pub secret_access_key: Option<Secret>,
+    /// Session token for temporary credentials.
+    pub session_token: Option<Secret>,
+    /// Server-side encryption: `AES256` or `aws:kms`.
+    pub sse: Option<String>,
+    /// KMS key id for `sse = "aws:kms"` (default: the bucket's AWS-managed key).
+    pub kms_key_id: Option<String>,
+    /// Requests in flight at once.
+    #[serde(default = "default_pool")]
+    pub connection_pool_size: usize,
+    /// Objects larger than this are uploaded in parts.
+    #[serde(default = "default_threshold")]
+    pub multipart_threshold: Size,
+    /// Size of each part.
+    #[serde(default = "default_part")]
+    pub multipart_chunk_size: Size,
+}
+
+/// Profile settings of a MinIO vault (the seed's `MinIOConfig`): S3 with path-style addressing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinioConfig {
+    /// `host:port` or a URL.
+    pub endpoint: String,
+    /// Access key.
+    pub access_key: String,
+    /// Secret key.
+    pub secret_key: Secret,
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix inside the bucket.
+    #[serde(default)]
+    pub prefix: String,
+    /// Region (MinIO's default is `us-east-1`).
+    pub region: Option<String>,
+    /// Use https when the endpoint has no scheme.
+    #[serde(default)]
+    pub use_ssl: bool,
+    /// Requests in flight at once.
+    #[serde(default = "default_pool")]
+    pub connection_pool_size: usize,
+}
+
+impl MinioConfig {
+    /// The S3 settings this MinIO profile stands for.
+    pub fn to_s3(&self) -> S3Config {
+        let endpoint = if self.endpoint.contains("://") {
+            self.endpoint.clone()
+        } else {
+            let scheme = if self.use_ssl { "https" } else { "http" };
+            format!("{scheme}://{}", self.endpoint)
+        };
+        S3Config {
+            bucket: self.bucket.clone(),
+            prefix: self.prefix.clone(),
+            region: Some(self.region.clone().unwrap_or_else(|| "us-east-1".into())),
+            endpoint: Some(endpoint),
+            path_style: true,
+            access_key_id: Some(self.access_key.clone()),
+            secret_access_key: Some(self.secret_key.clone()),
+            session_token: None,
+            sse: None,
+            kms_key_id: None,
+            connection_pool_size: self.connection_pool_size,
+            multipart_threshold: default_threshold(),
+            multipart_chunk_size: default_part(),
+        }
+    }
+}
+
+impl S3Config {
+    /// A config for `s3://bucket/prefix` with everything else from the environment.
+    pub fn from_url(bucket: &str, prefix: &str) -> Self {
+        Self {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            region: None,
+            endpoint: None,
+            path_style: std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+            access_key_id: None,
+            secret_access_key: None,
+            session_token: None,
+            sse: None,
+            kms_key_id: None,
+            connection_pool_size: default_pool(),
+            multipart_threshold: default_threshold(),
+            multipart_chunk_size: default_part(),
+        }
+    }
+
+    /// Checks the settings, naming the one that is wrong.
+    pub fn validate(&self) -> Result<()> {
+        if self.bucket.is_empty() {
+            return Err(Error::config("s3 backend: bucket is empty"));
+        }
+        if self.access_key_id.is_some() != self.secret_access_key.is_some() {
+            return Err(Error::config(
+                "s3 backend: give both access_key_id and secret_access_key, or neither",
+            ));
+        }
+        match self.sse.as_deref() {
+            None | Some("AES256") | Some("aws:kms") => {}
+            Some(other) => {
+                return Err(Error::config(format!(
+                    "s3 backend: sse {other:?} is not AES256 or aws:kms"
+                )));
+            }
+        }
+        if self.kms_key_id.is_some() && self.sse.as_deref() != Some("aws:kms") {
+            return Err(Error::config(
+                "s3 backend: kms_key_id needs sse = \"aws:kms\"",
+            ));
+        }
+        if self.connection_pool_size == 0 {
+            return Err(Error::config(
+                "s3 backend: connection_pool_size must be at least 1",
+            ));
+        }
+        if self.multipart_chunk_size.0 < MIN_PART || self.multipart_chunk_size.0 > 5 << 30 {
+            return Err(Error::config(
+                "s3 backend: multipart_chunk_size must be between 5 MiB and 5 GiB",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Connect, read and write time limits (the seed's `TimeoutConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutConfig {
+    /// Establishing a connection.
+    #[serde(with = "crate::config::duration")]
+    pub connect: Duration,
+    /// Waiting for response data.
+    #[serde(with = "crate::config::duration")]
+    pub read: Duration,
+    /// Sending one request, body included.
+    #[serde(with = "crate::config::duration")]
+    pub write: Duration,
+}
+
+impl Default for TimeoutConfig {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(300),
+            write: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A backend storing objects in an S3 bucket below a prefix.
+pub struct S3Backend {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    shown: String,
+    endpoint: String,
+    sse: Option<ServerSideEncryption>,
+    kms_key_id: Option<String>,
+    threshold: u64,
+    part_size: u64,
+    slots: Arc<Semaphore>,
+}
+
+impl fmt::Debug for S3Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Backend")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for S3Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+fn crc32c(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(crc32c::crc32c(data).to_be_bytes())
+}
+
+impl S3Backend {
+    /// Builds a client for `config` with `timeouts`; credentials and region not in the profile
+    /// come from the AWS default chain.
+    pub async fn new(config: &S3Config, timeouts: &TimeoutConfig) -> Result<Self> {
+        config.validate()?;
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = &config.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
+            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                id,
+                secret.expose(),
+                config.session_token.as_ref().map(|t| t.expose().to_owned()),
+                None,
+                "ldv-profile",
+            ));
+        }
+        if let Some(endpoint) = &config.endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let shared = loader.load().await;
+        let mut builder = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(config.path_style)
+            // The retry layer above retries and reports; the SDK must not retry silently.
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(timeouts.connect)
+                    .read_timeout(timeouts.read)
+                    .operation_attempt_timeout(timeouts.read.max(timeouts.write))
+                    .build(),
+            )
+            // ldv sends its own CRC32C with each upload and verifies every read itself.
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .response_checksum_validation(
+                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+            );
+        if shared.region().is_none() {
+            builder = builder.region(aws_config::Region::new("us-east-1"));
+        }
+        let client = Client::from_conf(builder.build());
+        let endpoint = config
+            .endpoint
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .unwrap_or_else(|| "AWS S3".to_owned());
+        let prefix = match config.prefix.trim_matches('/') {
+            "" => String::new(),
+            p => format!("{p}/"),
+        };
+        if !prefix.is_empty() {
+            validate_prefix(&prefix)?;
+        }
+        let shown = format!("s3://{}/{}", config.bucket, prefix);
+        Ok(Self {
+            client,
+            bucket: config.bucket.clone(),
+            prefix,
+            shown,
+            endpoint,
+            sse: config.sse.as_deref().map(ServerSideEncryption::from),
+            kms_key_id: config.kms_key_id.clone(),
+            threshold: config.multipart_threshold.0.max(MIN_PART),
+            part_size: config.multipart_chunk_size.0,
+            slots: Arc::new(Semaphore::new(config.connection_pool_size)),
+        })
+    }
+
+    fn key(&self, key: &str) -> Result<String> {
+        validate_key(key)?;
+        Ok(format!("{}{key}", self.prefix))
+    }
+
+    /// Maps an SDK error on `key` during `op` to an ldv error, keeping its kind.
+    fn err<E>(&self, op: &str, key: &str, e: SdkError<E>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let at = format!("{op} {key} on {} at {}", self.shown, self.endpoint);
+        tracing::debug!("{at}: {}", DisplayErrorContext(&e));
+        match &e {
+            SdkError::ServiceError(ctx) => {
+                let status = ctx.raw().status().as_u16();
+                let code = ctx.err().code().unwrap_or("");
+                let message = ctx.err().message().unwrap_or("");
+                let detail = format!("{at}: {status} {code} {message}")
+                    .trim_end()
+                    .to_owned();
+                let retry_after = ctx
+                    .raw()
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                match (status, code) {
+                    (_, "NoSuchBucket") => Error::config(format!(
+                        "bucket {} does not exist at {}: create it first",
+                        self.bucket, self.endpoint
+                    )),
+                    (404, _) | (_, "NoSuchKey") | (_, "NoSuchUpload") => Error::not_found(key),
+                    (401 | 403, _) => Error::new(ErrorKind::PermissionDenied, detail),
+                    (412, _) | (409, _) => Error::new(ErrorKind::Conflict, detail),
+                    (_, "SlowDown") | (503, _) | (429, _) => {
+                        Error::new(ErrorKind::NetworkError, detail)
+                            .with_retry_after(retry_after.unwrap_or(Duration::from_secs(1)))
+                    }
+                    // A body damaged on the way: the server refused to store it; resending the
+                    // intact bytes can succeed.
+                    (_, "BadDigest" | "InvalidDigest" | "XAmzContentChecksumMismatch") => {
+                        Error::new(ErrorKind::NetworkError, detail).with_transient(true)
+                    }
+                    (_, "QuotaExceeded" | "EntityTooLarge") => {
+                        Error::new(ErrorKind::QuotaExceeded, detail)
+                    }
+                    (500..=599, _) | (_, "InternalError" | "RequestTimeout") => {
+                        Error::new(ErrorKind::BackendError, detail).with_transient(true)
+                    }
+                    _ => Error::new(ErrorKind::BackendError, detail),
+                }
+            }
+            SdkError::TimeoutError(_) => Error::new(ErrorKind::Timeout, format!("{at}: timed out")),
+            SdkError::DispatchFailure(d) => {
+                let kind = if d.is_timeout() {
+                    ErrorKind::Timeout
+                } else {
+                    ErrorKind::NetworkError
+                };
+                Error::new(kind, format!("{at}: {}", root_cause(&e)))
+            }
+            SdkError::ResponseError(_) => Error::new(
+                ErrorKind::NetworkError,
+                format!("{at}: bad response: {}", root_cause(&e)),
+            ),
+            _ => Error::new(ErrorKind::BackendError, format!("{at}: {}", root_cause(&e))),
+        }
+    }
+
+    async fn slot(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.slots
+            .acquire()
+            .await
+            .expect("the request semaphore is never closed")
+    }
+
+    async fn put_single(&self, key: &str, full: &str, data: Bytes, mode: PutMode) -> Result<()> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(full)
+            .checksum_crc32_c(crc32c(&data))
+            .content_length(i64::try_from(data.len()).unwrap_or(i64::MAX))
+            .body(ByteStream::from(data));
+        if mode == PutMode::CreateOnly {
+            req = req.if_none_match("*");
+        }
+        if let Some(sse) = &self.sse {
+            req = req.server_side_encryption(sse.clone());
+        }
+        if let Some(kms) = &self.kms_key_id {
+            req = req.ssekms_key_id(kms);
+        }
+        let _slot = self.slot().await;
+        req.customize()
+            .disable_payload_signing()
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err("put", key, e))
+    }
+
+    async fn put_multipart(&self, key: &str, full: &str, data: Bytes, mode: PutMode) -> Result<()> {
+        let mut create = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32C);
+        if let Some(sse) = &self.sse {
+            create = create.server_side_encryption(sse.clone());
+        }
+        if let Some(kms) = &self.kms_key_id {
+            create = create.ssekms_key_id(kms);
+        }
+        let upload = {
+            let _slot = self.slot().await;
+            create.send().await.map_err(|e| self.err("put", key, e))?
+        };
+        let upload_id = upload
+            .upload_id()
+            .ok_or_else(|| Error::new(ErrorKind::BackendError, format!("put {key}: no upload id")))?
+            .to_owned();
+        let part_size = usize::try_from(self.part_size).unwrap_or(usize::MAX);
+        let parts: Vec<(i32, Bytes)> = (0..data.len().div_ceil(part_size))
+            .map(|i| {
+                let start = i * part_size;
+                let n = i32::try_from(i + 1).unwrap_or(i32::MAX);
+                (n, data.slice(start..(start + part_size).min(data.len())))
+            })
+            .collect();
+        let uploaded: Result<Vec<CompletedPart>> = futures::stream::iter(parts)
+            .map(|(number, body)| {
+                let upload_id = upload_id.clone();
+                async move {
+                    let checksum = crc32c(&body);
+                    let _slot = self.slot().await;
+                    let out = self
+                        .client
+                        .upload_part()
+                        .bucket(&self.bucket)
+                        .key(full)
+                        .upload_id(&upload_id)
+                        .part_number(number)
+                        .checksum_crc32_c(&checksum)
+                        .content_length(i64::try_from(body.len()).unwrap_or(i64::MAX))
+                        .body(ByteStream::from(body))
+                        .customize()
+                        .disable_payload_signing()
+                        .send()
+                        .await
+                        .map_err(|e| self.err("put part of", key, e))?;
+                    Ok(CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(out.e_tag().map(str::to_owned))
+                        .checksum_crc32_c(checksum)
+                        .build())
+                }
+            })
+            .buffered(4)
+            .try_collect()
+            .await;
+        let completed = match uploaded {
+            Ok(parts) => {
+                let mut complete = self
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(full)
+                    .upload_id(&upload_id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    );
+                if mode == PutMode::CreateOnly {
+                    complete = complete.if_none_match("*");
+                }
+                let sent = {
+                    let _slot = self.slot().await;
+                    complete.send().await
+                };
+                match sent {
+                    Ok(_) => Ok(()),
+                    // Some stores answer 200 with a body the SDK cannot parse (moto names its
+                    // root element differently): the upload is done if the object is there
+                    // with the size we sent.
+                    Err(SdkError::ServiceError(ctx)) if ctx.raw().status().as_u16() == 200 => {
+                        let meta = self.head_full(key, full).await?;
+                        if meta.size == data.len() as u64 {
+                            Ok(())
+                        } else {
+                            Err(Error::new(
+                                ErrorKind::BackendError,
+                                format!(
+                                    "put {key} on {}: completed upload has {} bytes, sent {}",
+                                    self.shown,
+                                    meta.size,
+                                    data.len()
+                                ),
+                            ))
+                        }
+                    }
+                    Err(e) => Err(self.err("put", key, e)),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        if completed.is_err() {
+            // Leave no half-uploaded parts behind to be billed; a failed abort is swept later.
+            let _slot = self.slot().await;
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(full)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+        }
+        completed
+    }
+
+    async fn head_full(&self, key: &str, full: &str) -> Result<ObjectMeta> {
+        let _slot = self.slot().await;
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(full)
+            .send()
+            .await
+            .map_err(|e| self.err("head", key, e))?;
+        Ok(ObjectMeta {
+            key: key.to_owned(),
+            size: out
+                .content_length()
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+            modified: out
+                .last_modified()
+                .and_then(|t| SystemTime::try_from(*t).ok()),
+        })
+    }
+
+    /// Whether the store refuses a second create-only put of the same key.
+    async fn probe_create_only(&self) -> Result<bool> {
+        let key = format!("health-probe-{:016x}", rand::random::<u64>());
+        let full = format!("{}{key}", self.prefix);
+        self.put_single(&key, &full, Bytes::from_static(b"1"), PutMode::CreateOnly)
+            .await?;
+        let second = self
+            .put_single(&key, &full, Bytes::from_static(b"2"), PutMode::CreateOnly)
+            .await;
+        let _slot = self.slot().await;
+        let _ = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await;
+        match second {
+            Err(e) if e.kind() == ErrorKind::Conflict => Ok(true),
+            Ok(()) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for S3Backend {
+    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()> {
+        let full = self.key(key)?;
+        if mode == PutMode::CreateOnly {
+            // Some S3-compatible stores ignore If-None-Match: check first as well.
+            match self.head_full(key, &full).await {
+                Ok(_) => {
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!("{key}: already exists"),
+                    ));
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if data.len() as u64 > self.threshold {
+            self.put_multipart(key, &full, data, mode).await
+        } else {
+            self.put_single(key, &full, data, mode).await
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        let full = self.key(key)?;
+        let _slot = self.slot().await;
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+            .map_err(|e| self.err("get", key, e))?;
+        out.body
+            .collect()
+            .await
+            .map(|b| b.into_bytes())
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::NetworkError,
+                    format!("get {key} on {}: body cut short: {e}", self.shown),
+                )
+            })
+    }
+
+    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
+        let full = self.key(key)?;
+        if range.start >= range.end {
+            self.head_full(key, &full).await?;
+            return Ok(Bytes::new());
+        }
+        let _slot = self.slot().await;
+        let sent = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .range(format!("bytes={}-{}", range.start, range.end - 1))
+            .send()
+            .await;
+        let out = match sent {
+            Ok(out) => out,
+            // A range starting past the end: the contract says "no bytes".
+            Err(SdkError::ServiceError(ctx)) if ctx.raw().status().as_u16() == 416 => {
+                return Ok(Bytes::new());
+            }
+            Err(e) => return Err(self.err("get", key, e)),
+        };
+        let body = out.body.collect().await.map_err(|e| {
+            Error::new(
+                ErrorKind::NetworkError,
+                format!("get {key} on {}: body cut short: {e}", self.shown),
+            )
+        })?;
+        let bytes = body.into_bytes();
+        // Some stores ignore Range and send the whole object: cut it down ourselves.
+        let len = (range.end - range.start) as usize;
+        Ok(if bytes.len() > len {
+            let size = bytes.len() as u64;
+            bytes.slice(super::clip_range(&range, size))
+        } else {
+            bytes
+        })
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectMeta> {
+        let full = self.key(key)?;
+        self.head_full(key, &full).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let full = self.key(key)?;
+        // S3 answers success for a missing key; the contract wants NotFound.
+        self.head_full(key, &full).await?;
+        let _slot = self.slot().await;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err("delete", key, e))
+    }
+
+    fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
+        if let Err(e) = validate_prefix(prefix) {
+            return futures::stream::once(async { Err(e) }).boxed();
+        }
+        let full = format!("{}{prefix}", self.prefix);
+        let strip = self.prefix.len();
+        let listed = prefix.to_owned();
+        let pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(full)
+            .into_paginator()
+            .send();
+        futures::stream::unfold(pages, |mut pages| async move {
+            pages.next().await.map(|page| (page, pages))
+        })
+        .map(move |page| match page {
+            Ok(page) => Ok(futures::stream::iter(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| {
+                        let key = o.key()?.get(strip..)?.to_owned();
+                        Some(Ok(ObjectMeta {
+                            key,
+                            size: o.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                            modified: o
+                                .last_modified()
+                                .and_then(|t| SystemTime::try_from(*t).ok()),
+                        }))
+                    })
+                    .collect::<Vec<_>>(),
+            )),
+            Err(e) => Err(self.err("list", &listed, e)),
+        })
+        .map(|page| match page {
+            Ok(items) => items.boxed(),
+            Err(e) => futures::stream::once(async { Err(e) }).boxed(),
+        })
+        .flatten()
+        .boxed()
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        let src = self.key(from)?;
+        let dst = self.key(to)?;
+        let source = format!("{}/{}", self.bucket, urlencode(&src));
+        let mut req = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(&dst)
+            .copy_source(source);
+        if let Some(sse) = &self.sse {
+            req = req.server_side_encryption(sse.clone());
+        }
+        if let Some(kms) = &self.kms_key_id {
+            req = req.ssekms_key_id(kms);
+        }
+        let _slot = self.slot().await;
+        req.send().await.map(|_| ()).map_err(|e| {
+            let e = self.err("copy", from, e);
+            if e.kind() == ErrorKind::NotFound {
+                Error::not_found(from)
+            } else {
+                e
+            }
+        })
+    }
+
+    async fn health(&self) -> Result<HealthStatus> {
+        let (bucket, latency) = timed(async {
+            let _slot = self.slot().await;
+            self.client
+                .head_bucket()
+                .bucket(&self.bucket)
+                .send()
+                .await
+                .map_err(|e| self.err("head bucket", &self.bucket, e))
+        })
+        .await;
+        let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        if let Err(e) = bucket {
+            return Ok(HealthStatus {
+                healthy: false,
+                latency_ms,
+                last_error: Some(e.to_string()),
+                details: vec![("endpoint".into(), self.endpoint.clone())],
+            });
+        }
+        let create_only = match self.probe_create_only().await {
+            Ok(true) => "honoured (If-None-Match: *)".to_owned(),
+            Ok(false) => {
+                "IGNORED by this store: ldv also checks before create-only writes".to_owned()
+            }
+            Err(e) => format!("could not probe: {e}"),
+        };
+        Ok(HealthStatus {
+            healthy: true,
+            latency_ms,
+            last_error: None,
+            details: vec![
+                ("endpoint".into(), self.endpoint.clone()),
+                ("create_only".into(), create_only),
+            ],
+        })
+    }
+
+    async fn sweep(&self, older_than: Duration) -> Result<Swept> {
+        let cutoff = SystemTime::now() - older_than;
+        let mut swept = Swept::default();
+        let mut marker: (Option<String>, Option<String>) = (None, None);
+        loop {
+            let listed = {
+                let _slot = self.slot().await;
+                self.client
+                    .list_multipart_uploads()
+                    .bucket(&self.bucket)
+                    .prefix(&self.prefix)
+                    .set_key_marker(marker.0.clone())
+                    .set_upload_id_marker(marker.1.clone())
+                    .send()
+                    .await
+            };
+            let page = match listed {
+                Ok(page) => page,
+                Err(e) => {
+                    let e = self.err("list uploads", &self.prefix, e);
+                    // Stores without ListMultipartUploads (s3s-fs) have nothing to sweep that
+                    // ldv could find; say so in the log rather than fail gc.
+                    tracing::debug!("cannot list unfinished uploads: {e}");
+                    return Ok(swept);
+                }
+            };
+            for upload in page.uploads() {
+                let old = upload
+                    .initiated()
+                    .and_then(|t| SystemTime::try_from(*t).ok())
+                    .is_some_and(|t| t < cutoff);
+                if let (true, Some(key), Some(id)) = (old, upload.key(), upload.upload_id()) {
+                    let _slot = self.slot().await;
+                    let aborted = self
+                        .client
+                        .abort_multipart_upload()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .upload_id(id)
+                        .send()
+                        .await;
+                    if aborted.is_ok() {
+                        swept.leftovers += 1;
+                    }
+                }
+            }
+            if page.is_truncated() == Some(true) {
+                marker = (
+                    page.next_key_marker().map(str::to_owned),
+                    page.next_upload_id_marker().map(str::to_owned),
+                );
+            } else {
+                return Ok(swept);
+            }
+        }
+    }
+}
+
+/// The innermost cause of an error, on one line: "Connection refused (os error 111)" rather
+/// than the SDK's nested debug dump.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string().replace('\n', " ")
+}
+
+/// Percent-encodes a key for `x-amz-copy-source`, keeping `/`.
+fn urlencode(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_sources_are_percent_encoded() {
+        assert_eq!(urlencode("a/b c/ü+"), "a/b%20c/%C3%BC%2B");
+    }
+
+    #[test]
+    fn minio_profiles_become_path_style_s3() {
+        let m = MinioConfig {
+            endpoint: "127.0.0.1:9000".into(),
+            access_key: "k".into(),
+            secret_key: Secret::new("s"),
+            bucket: "b".into(),
+            prefix: String::new(),
+            region: None,
+            use_ssl: false,
+            connection_pool_size: 4,
+        };
+        let s = m.to_s3();
+        assert!(s.path_style);
+        assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s.region.as_deref(), Some("us-east-1"));
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn crc32c_is_base64_of_the_big_endian_value() {
+        // RFC 3720 test vector: 32 bytes of zeros -> 0x8A9136AA.
+        assert_eq!(crc32c(&[0u8; 32]), "ipE2qg==");
+    }
+}
