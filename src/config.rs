@@ -222,7 +222,41 @@ impl LoadedConfig {
                     e
                 }
             })?;
-        Self::parse(path, text)
+        let loaded = Self::parse(path, text)?;
+        loaded.warn_if_secrets_are_exposed();
+        Ok(loaded)
+    }
+
+    /// Whether any profile holds a secret (a key or password) in the file itself.
+    pub fn holds_secrets(&self) -> bool {
+        self.file
+            .profiles
+            .values()
+            .any(|p| match p.backend.as_ref().map(|b| b.get_ref()) {
+                Some(BackendSpec::S3(c)) => {
+                    c.secret_access_key.is_some() || c.session_token.is_some()
+                }
+                Some(BackendSpec::Minio(_)) => true,
+                _ => false,
+            })
+    }
+
+    /// A profile file holding a secret must be private (mode 0600); say how to fix it if not.
+    fn warn_if_secrets_are_exposed(&self) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&self.path).map(|m| m.permissions().mode() & 0o777);
+            if let Ok(mode) = mode {
+                if mode & 0o077 != 0 && self.holds_secrets() {
+                    tracing::warn!(
+                        "{} holds a secret but is readable by others (mode {mode:o}); run `chmod 600 {}`",
+                        self.path.display(),
+                        self.path.display()
+                    );
+                }
+            }
+        }
     }
 
     /// Parses `text` as the content of `path`.
@@ -366,6 +400,18 @@ transfer = { parallel = 4 }
             }
         );
         assert!(matches!(p.backend.as_ref().unwrap().get_ref(), BackendSpec::Local(l) if !l.sync));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let c = parse(
+            "[profiles.a]\nbackend = { type = \"s3\", bucket = \"b\", access_key_id = \"AKIAEXAMPLE\", secret_access_key = \"canary-secret-7731\" }\n",
+        )
+        .unwrap();
+        assert!(c.holds_secrets());
+        let shown = format!("{:?}", c.file);
+        assert!(!shown.contains("canary-secret-7731"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
     }
 
     #[test]

@@ -326,6 +326,29 @@ impl S3Backend {
         })
     }
 
+    /// Creates the bucket (an existing one owned by these credentials is fine).
+    pub async fn create_bucket(&self) -> Result<()> {
+        let _slot = self.slot().await;
+        match self
+            .client
+            .create_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.as_service_error().and_then(|s| s.meta().code()),
+                    Some("BucketAlreadyOwnedByYou")
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.err("create bucket", &self.bucket, e)),
+        }
+    }
+
     fn key(&self, key: &str) -> Result<String> {
         validate_key(key)?;
         Ok(format!("{}{key}", self.prefix))
@@ -392,6 +415,71 @@ impl S3Backend {
                 format!("{at}: bad response: {}", root_cause(&e)),
             ),
             _ => Error::new(ErrorKind::BackendError, format!("{at}: {}", root_cause(&e))),
+        }
+    }
+
+    /// Whether an object with exactly this full key is listed.
+    async fn listed(&self, full: &str) -> Result<bool> {
+        let _slot = self.slot().await;
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(full)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| self.err("list", full, e))?;
+        Ok(out.contents().iter().any(|o| o.key() == Some(full)))
+    }
+
+    /// Stores that keep objects as files (s3s-fs) answer a bare 500 when a key names a directory
+    /// of other keys; a listing tells whether the object really exists, so such a key reads as
+    /// missing, as it does on S3.
+    async fn missing_or(&self, key: &str, full: &str, e: Error) -> Error {
+        if e.kind() == ErrorKind::BackendError && matches!(self.listed(full).await, Ok(false)) {
+            Error::not_found(key)
+        } else {
+            e
+        }
+    }
+
+    /// Stores that keep objects as files answer a bare 500 when a put needs a file where a
+    /// directory is, or the reverse; that is the `Conflict` the contract allows.
+    async fn conflict_or(&self, key: &str, full: &str, e: Error) -> Error {
+        if e.kind() != ErrorKind::BackendError {
+            return e;
+        }
+        let mut parents = full.match_indices('/').map(|(i, _)| &full[..i]);
+        let mut blocked = false;
+        for parent in parents.by_ref() {
+            if parent.len() >= self.prefix.len() && matches!(self.listed(parent).await, Ok(true)) {
+                blocked = true;
+                break;
+            }
+        }
+        if !blocked {
+            let below = format!("{full}/");
+            let _slot = self.slot().await;
+            blocked = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&below)
+                .max_keys(1)
+                .send()
+                .await
+                .is_ok_and(|out| !out.contents().is_empty());
+        }
+        if blocked {
+            Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{key}: cannot be stored because an object's key is a path prefix of it, or it is one of another's"
+                ),
+            )
+        } else {
+            e
         }
     }
 
@@ -551,15 +639,22 @@ impl S3Backend {
     }
 
     async fn head_full(&self, key: &str, full: &str) -> Result<ObjectMeta> {
-        let _slot = self.slot().await;
-        let out = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(full)
-            .send()
-            .await
-            .map_err(|e| self.err("head", key, e))?;
+        let sent = {
+            let _slot = self.slot().await;
+            self.client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(full)
+                .send()
+                .await
+        };
+        let out = match sent {
+            Ok(out) => out,
+            Err(e) => {
+                let e = self.err("head", key, e);
+                return Err(self.missing_or(key, full, e).await);
+            }
+        };
         Ok(ObjectMeta {
             key: key.to_owned(),
             size: out
@@ -614,24 +709,35 @@ impl Backend for S3Backend {
                 Err(e) => return Err(e),
             }
         }
-        if data.len() as u64 > self.threshold {
+        let put = if data.len() as u64 > self.threshold {
             self.put_multipart(key, &full, data, mode).await
         } else {
             self.put_single(key, &full, data, mode).await
+        };
+        match put {
+            Err(e) => Err(self.conflict_or(key, &full, e).await),
+            ok => ok,
         }
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {
         let full = self.key(key)?;
-        let _slot = self.slot().await;
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&full)
-            .send()
-            .await
-            .map_err(|e| self.err("get", key, e))?;
+        let sent = {
+            let _slot = self.slot().await;
+            self.client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(&full)
+                .send()
+                .await
+        };
+        let out = match sent {
+            Ok(out) => out,
+            Err(e) => {
+                let e = self.err("get", key, e);
+                return Err(self.missing_or(key, &full, e).await);
+            }
+        };
         out.body
             .collect()
             .await
@@ -646,17 +752,23 @@ impl Backend for S3Backend {
 
     async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
         let full = self.key(key)?;
-        if range.start >= range.end {
+        // An empty range, or one starting beyond any object S3 can hold (5 TiB; some stores
+        // reject such offsets outright), has no bytes to read: only the key must exist.
+        if range.start >= range.end || range.start > i64::MAX as u64 {
             self.head_full(key, &full).await?;
             return Ok(Bytes::new());
         }
-        let _slot = self.slot().await;
         let sent = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(&full)
-            .range(format!("bytes={}-{}", range.start, range.end - 1))
+            .range(if range.end > i64::MAX as u64 {
+                // Some stores parse the end as a signed 64-bit number: ask for "to the end".
+                format!("bytes={}-", range.start)
+            } else {
+                format!("bytes={}-{}", range.start, range.end - 1)
+            })
             .send()
             .await;
         let out = match sent {
@@ -665,7 +777,10 @@ impl Backend for S3Backend {
             Err(SdkError::ServiceError(ctx)) if ctx.raw().status().as_u16() == 416 => {
                 return Ok(Bytes::new());
             }
-            Err(e) => return Err(self.err("get", key, e)),
+            Err(e) => {
+                let e = self.err("get", key, e);
+                return Err(self.missing_or(key, &full, e).await);
+            }
         };
         let body = out.body.collect().await.map_err(|e| {
             Error::new(
@@ -675,7 +790,7 @@ impl Backend for S3Backend {
         })?;
         let bytes = body.into_bytes();
         // Some stores ignore Range and send the whole object: cut it down ourselves.
-        let len = (range.end - range.start) as usize;
+        let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
         Ok(if bytes.len() > len {
             let size = bytes.len() as u64;
             bytes.slice(super::clip_range(&range, size))
@@ -750,6 +865,10 @@ impl Backend for S3Backend {
     async fn copy(&self, from: &str, to: &str) -> Result<()> {
         let src = self.key(from)?;
         let dst = self.key(to)?;
+        if src == dst {
+            // S3 refuses to copy an object onto itself unchanged; the result would be the same.
+            return self.head_full(from, &src).await.map(|_| ());
+        }
         let source = format!("{}/{}", self.bucket, urlencode(&src));
         let mut req = self
             .client
@@ -763,15 +882,24 @@ impl Backend for S3Backend {
         if let Some(kms) = &self.kms_key_id {
             req = req.ssekms_key_id(kms);
         }
-        let _slot = self.slot().await;
-        req.send().await.map(|_| ()).map_err(|e| {
-            let e = self.err("copy", from, e);
-            if e.kind() == ErrorKind::NotFound {
-                Error::not_found(from)
-            } else {
-                e
+        let sent = {
+            let _slot = self.slot().await;
+            req.send().await
+        };
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = self.err("copy", from, e);
+                if e.kind() == ErrorKind::NotFound {
+                    return Err(Error::not_found(from));
+                }
+                let e = self.missing_or(from, &src, e).await;
+                if e.kind() == ErrorKind::NotFound {
+                    return Err(e);
+                }
+                Err(self.conflict_or(to, &dst, e).await)
             }
-        })
+        }
     }
 
     async fn health(&self) -> Result<HealthStatus> {
