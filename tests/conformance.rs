@@ -177,7 +177,7 @@ mod stacks {
             // A bucket of its own, with no prefix, so that full-length keys fit.
             ..S3Config::from_url(&format!("conformance-{:016x}", rand::random::<u64>()), "")
         };
-        let backend = S3Backend::new(&config, &TimeoutConfig::default())
+        let backend = S3Backend::new(&config, &TimeoutConfig::default(), None)
             .await
             .expect("build the S3 backend");
         backend

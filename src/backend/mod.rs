@@ -171,12 +171,15 @@ pub async fn build(
     reporter: Arc<dyn crate::report::Reporter>,
 ) -> Result<Stack> {
     retry.validate()?;
+    let retrier = layer::Retrier::new(retry.clone(), reporter);
     let base: DynBackend = match config {
         BackendConfig::Local(c) => Arc::new(local::LocalBackend::new(c)?),
         BackendConfig::Memory => Arc::new(memory::MemoryBackend::new()),
-        BackendConfig::S3(c) => Arc::new(s3::S3Backend::new(c, timeouts).await?),
+        BackendConfig::S3(c) => {
+            Arc::new(s3::S3Backend::new(c, timeouts, Some(retrier.clone())).await?)
+        }
     };
-    let retry = Arc::new(layer::RetryBackend::new(base, retry.clone(), reporter));
+    let retry = Arc::new(layer::RetryBackend::with(base, retrier));
     let metrics = Arc::new(layer::MetricsBackend::new(Arc::clone(&retry) as DynBackend));
     Ok(Stack {
         backend: Arc::clone(&metrics) as DynBackend,

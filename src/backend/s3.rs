@@ -28,6 +28,7 @@ use tokio::sync::Semaphore;
 use super::{
     Backend, HealthStatus, ObjectMeta, PutMode, Swept, timed, validate_key, validate_prefix,
 };
+use crate::backend::layer::Retrier;
 use crate::config::{Secret, Size};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -233,6 +234,7 @@ pub struct S3Backend {
     threshold: u64,
     part_size: u64,
     slots: Arc<Semaphore>,
+    parts: Option<Retrier>,
 }
 
 impl fmt::Debug for S3Backend {
@@ -258,7 +260,13 @@ fn crc32c(data: &[u8]) -> String {
 impl S3Backend {
     /// Builds a client for `config` with `timeouts`; credentials and region not in the profile
     /// come from the AWS default chain.
-    pub async fn new(config: &S3Config, timeouts: &TimeoutConfig) -> Result<Self> {
+    /// `parts` retries the parts of a multipart upload one by one, so a lost part does not
+    /// restart the whole upload.
+    pub async fn new(
+        config: &S3Config,
+        timeouts: &TimeoutConfig,
+        parts: Option<Retrier>,
+    ) -> Result<Self> {
         config.validate()?;
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(region) = &config.region {
@@ -323,6 +331,7 @@ impl S3Backend {
             threshold: config.multipart_threshold.0.max(MIN_PART),
             part_size: config.multipart_chunk_size.0,
             slots: Arc::new(Semaphore::new(config.connection_pool_size)),
+            parts,
         })
     }
 
@@ -517,6 +526,38 @@ impl S3Backend {
             .map_err(|e| self.err("put", key, e))
     }
 
+    async fn put_part(
+        &self,
+        key: &str,
+        full: &str,
+        upload_id: &str,
+        number: i32,
+        body: Bytes,
+    ) -> Result<CompletedPart> {
+        let checksum = crc32c(&body);
+        let _slot = self.slot().await;
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(full)
+            .upload_id(upload_id)
+            .part_number(number)
+            .checksum_crc32_c(&checksum)
+            .content_length(i64::try_from(body.len()).unwrap_or(i64::MAX))
+            .body(ByteStream::from(body))
+            .customize()
+            .disable_payload_signing()
+            .send()
+            .await
+            .map_err(|e| self.err("put part of", key, e))?;
+        Ok(CompletedPart::builder()
+            .part_number(number)
+            .set_e_tag(out.e_tag().map(str::to_owned))
+            .checksum_crc32_c(checksum)
+            .build())
+    }
+
     async fn put_multipart(&self, key: &str, full: &str, data: Bytes, mode: PutMode) -> Result<()> {
         let mut create = self
             .client
@@ -549,29 +590,20 @@ impl S3Backend {
         let uploaded: Result<Vec<CompletedPart>> = futures::stream::iter(parts)
             .map(|(number, body)| {
                 let upload_id = upload_id.clone();
+                let part = move || {
+                    let upload_id = upload_id.clone();
+                    let body = body.clone();
+                    async move { self.put_part(key, full, &upload_id, number, body).await }
+                };
                 async move {
-                    let checksum = crc32c(&body);
-                    let _slot = self.slot().await;
-                    let out = self
-                        .client
-                        .upload_part()
-                        .bucket(&self.bucket)
-                        .key(full)
-                        .upload_id(&upload_id)
-                        .part_number(number)
-                        .checksum_crc32_c(&checksum)
-                        .content_length(i64::try_from(body.len()).unwrap_or(i64::MAX))
-                        .body(ByteStream::from(body))
-                        .customize()
-                        .disable_payload_signing()
-                        .send()
-                        .await
-                        .map_err(|e| self.err("put part of", key, e))?;
-                    Ok(CompletedPart::builder()
-                        .part_number(number)
-                        .set_e_tag(out.e_tag().map(str::to_owned))
-                        .checksum_crc32_c(checksum)
-                        .build())
+                    match &self.parts {
+                        Some(retrier) => {
+                            retrier
+                                .run(&format!("put part {number} of {key}"), part)
+                                .await
+                        }
+                        None => part().await,
+                    }
                 }
             })
             .buffered(4)

@@ -7,4 +7,4 @@ pub mod retry;
 
 pub use faulty::{Fault, FaultRule, FaultyBackend, Op};
 pub use metrics::{BackendMetrics, MetricsBackend};
-pub use retry::{RetryBackend, RetryPolicy};
+pub use retry::{Retrier, RetryBackend, RetryPolicy};

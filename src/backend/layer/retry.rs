@@ -82,28 +82,27 @@ impl RetryPolicy {
     }
 }
 
-/// A layer that retries transient failures of its inner backend.
-pub struct RetryBackend {
-    inner: DynBackend,
+/// Runs calls with the retry policy, reporting and counting every retry. Shared by the retry
+/// layer and by backends that retry the parts of one call themselves (S3 multipart parts).
+#[derive(Clone)]
+pub struct Retrier {
     policy: RetryPolicy,
     reporter: Arc<dyn Reporter>,
     retries: Arc<AtomicU64>,
 }
 
-impl fmt::Debug for RetryBackend {
+impl fmt::Debug for Retrier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryBackend")
-            .field("inner", &self.inner)
+        f.debug_struct("Retrier")
             .field("policy", &self.policy)
             .finish()
     }
 }
 
-impl RetryBackend {
-    /// Wraps `inner`, reporting every retry to `reporter`.
-    pub fn new(inner: DynBackend, policy: RetryPolicy, reporter: Arc<dyn Reporter>) -> Self {
+impl Retrier {
+    /// A retrier with its own retry counter.
+    pub fn new(policy: RetryPolicy, reporter: Arc<dyn Reporter>) -> Self {
         Self {
-            inner,
             policy,
             reporter,
             retries: Arc::default(),
@@ -113,6 +112,10 @@ impl RetryBackend {
     /// Retries made so far.
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
+    }
+
+    fn retryable(&self, e: &Error) -> bool {
+        self.policy.retries(e)
     }
 
     async fn pause(&self, what: &str, attempt: u32, e: &Error) {
@@ -129,7 +132,8 @@ impl RetryBackend {
         tokio::time::sleep(pause).await;
     }
 
-    async fn run<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T>
+    /// Calls `call` until it succeeds, fails permanently, or the retries run out.
+    pub async fn run<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -138,7 +142,7 @@ impl RetryBackend {
         loop {
             match call().await {
                 Ok(v) => return Ok(v),
-                Err(e) if self.policy.retries(&e) => {
+                Err(e) if self.retryable(&e) => {
                     if attempt >= self.policy.max_retries {
                         return Err(if attempt == 0 {
                             e
@@ -152,6 +156,42 @@ impl RetryBackend {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// A layer that retries transient failures of its inner backend.
+#[derive(Debug)]
+pub struct RetryBackend {
+    inner: DynBackend,
+    retrier: Retrier,
+}
+
+impl RetryBackend {
+    /// Wraps `inner`, reporting every retry to `reporter`.
+    pub fn new(inner: DynBackend, policy: RetryPolicy, reporter: Arc<dyn Reporter>) -> Self {
+        Self::with(inner, Retrier::new(policy, reporter))
+    }
+
+    /// Wraps `inner` with a retrier that may be shared with the backend below.
+    pub fn with(inner: DynBackend, retrier: Retrier) -> Self {
+        Self { inner, retrier }
+    }
+
+    /// Retries made so far (including those of a backend sharing the retrier).
+    pub fn retries(&self) -> u64 {
+        self.retrier.retries()
+    }
+
+    async fn pause(&self, what: &str, attempt: u32, e: &Error) {
+        self.retrier.pause(what, attempt, e).await
+    }
+
+    async fn run<T, F, Fut>(&self, what: &str, call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.retrier.run(what, call).await
     }
 }
 
@@ -222,7 +262,8 @@ impl Backend for RetryBackend {
                 let mut stream = self.inner.list(&prefix);
                 match stream.next().await {
                     Some(Err(e))
-                        if self.policy.retries(&e) && attempt < self.policy.max_retries =>
+                        if self.retrier.retryable(&e)
+                            && attempt < self.retrier.policy.max_retries =>
                     {
                         attempt += 1;
                         self.pause(&what, attempt, &e).await;
