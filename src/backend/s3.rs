@@ -670,6 +670,41 @@ impl S3Backend {
         completed
     }
 
+    /// Some stores (s3s-fs) keep a body they refused as damaged (BadDigest). Whatever is stored
+    /// under the key now and differs from what we sent is such a body, never a good copy: keys
+    /// name their content, so every good copy equals ours. Remove it, best effort.
+    async fn scrub_refused(&self, key: &str, full: &str, sent: &Bytes, e: &Error) {
+        let refused = ["BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"];
+        if !refused.iter().any(|code| e.message().contains(code)) {
+            return;
+        }
+        let stored = {
+            let _slot = self.slot().await;
+            match self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(full)
+                .send()
+                .await
+            {
+                Ok(out) => out.body.collect().await.ok().map(|b| b.into_bytes()),
+                Err(_) => None,
+            }
+        };
+        if stored.is_some_and(|stored| stored != *sent) {
+            tracing::info!("{key}: removing a damaged body the store kept after refusing it");
+            let _slot = self.slot().await;
+            let _ = self
+                .client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(full)
+                .send()
+                .await;
+        }
+    }
+
     async fn head_full(&self, key: &str, full: &str) -> Result<ObjectMeta> {
         let sent = {
             let _slot = self.slot().await;
@@ -744,7 +779,11 @@ impl Backend for S3Backend {
         let put = if data.len() as u64 > self.threshold {
             self.put_multipart(key, &full, data, mode).await
         } else {
-            self.put_single(key, &full, data, mode).await
+            let put = self.put_single(key, &full, data.clone(), mode).await;
+            if let Err(e) = &put {
+                self.scrub_refused(key, &full, &data, e).await;
+            }
+            put
         };
         match put {
             Err(e) => Err(self.conflict_or(key, &full, e).await),

@@ -128,11 +128,23 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 2) => "debug",
         _ => "trace",
     };
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("ldv={default},llm_data_vault={default}"))
     });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // Whatever RUST_LOG asks for, the SDK's signing traces and request dumps stay out: they carry
+    // credentials (session tokens) in their headers.
+    let no_secrets = tracing_subscriber::filter::filter_fn(|meta| {
+        let target = meta.target();
+        let dumps = ["aws_smithy", "hyper", "h2"];
+        !(target.starts_with("aws_sigv4")
+            || (*meta.level() == tracing::Level::TRACE
+                && dumps.iter().any(|d| target.starts_with(d))))
+    });
+    let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(
@@ -140,6 +152,10 @@ fn init_logging(verbose: u8, quiet: bool) {
                 && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         )
         .without_time()
+        .with_filter(no_secrets);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
         .try_init();
 }
 

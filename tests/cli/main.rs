@@ -11,3 +11,4 @@ mod integrity;
 mod lifecycle;
 mod ls_stat_rm;
 mod put_get;
+mod s3;
