@@ -53,6 +53,10 @@ pub struct LockInfo {
     /// When the lock was last refreshed.
     #[serde(with = "crate::time::serde_time")]
     pub refreshed: SystemTime,
+    /// The holder's start time in clock ticks since boot (Linux), so a reused pid is not
+    /// mistaken for the holder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_start: Option<u64>,
 }
 
 impl LockInfo {
@@ -61,8 +65,14 @@ impl LockInfo {
         if now.duration_since(self.refreshed).unwrap_or_default() > STALE_AFTER {
             return Some("not refreshed for 30 minutes");
         }
-        if self.host == this_host() && !process_alive(self.pid) {
-            return Some("its process is gone");
+        if self.host == this_host() {
+            match (process_start(self.pid), self.process_start) {
+                (None, _) => return Some("its process is gone"),
+                (Some(now), Some(then)) if now != then => {
+                    return Some("its process is gone (the pid now belongs to another)");
+                }
+                _ => {}
+            }
         }
         None
     }
@@ -93,13 +103,23 @@ pub fn this_host() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-fn process_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") {
-        std::path::Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        // Without a cheap way to ask, assume it lives: the 30-minute rule still applies.
-        true
+/// When process `pid` started, in clock ticks since boot, or `None` if it does not exist. Where
+/// `/proc` is missing every process is assumed alive (the 30-minute rule still applies).
+fn process_start(pid: u32) -> Option<u64> {
+    if !cfg!(target_os = "linux") {
+        return Some(0);
     }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22 (starttime) counts from the one after the command name, which may hold spaces
+    // and parentheses: start after its closing parenthesis.
+    let after = &stat[stat.rfind(')')? + 1..];
+    Some(
+        after
+            .split_whitespace()
+            .nth(19)
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(0),
+    )
 }
 
 /// Shared between a held lock and its refresher.
@@ -255,6 +275,7 @@ async fn try_acquire(backend: &DynBackend, kind: LockKind, command: &str) -> Res
         command: command.to_owned(),
         since: now,
         refreshed: now,
+        process_start: process_start(std::process::id()),
     };
     let key = format!("{LOCKS_PREFIX}{}", info.id);
     let body = serde_json::to_vec(&info).expect("a lock always serializes");
@@ -379,6 +400,7 @@ fn unreadable(key: &str) -> LockInfo {
         command: "?".into(),
         since: SystemTime::UNIX_EPOCH,
         refreshed: SystemTime::UNIX_EPOCH,
+        process_start: None,
     }
 }
 
@@ -448,6 +470,7 @@ mod tests {
             command: "gc".into(),
             since: old,
             refreshed: old,
+            process_start: None,
         };
         let gone = LockInfo {
             id: "y".into(),
@@ -468,6 +491,33 @@ mod tests {
         assert_eq!(removed.len(), 2);
         assert_eq!(list(&b).await.unwrap().len(), 1);
         w.release().await.unwrap();
+    }
+
+    #[test]
+    fn a_lock_whose_pid_was_reused_is_stale() {
+        let now = crate::time::now_millis();
+        let mine = LockInfo {
+            id: "z".into(),
+            kind: LockKind::Shared,
+            host: this_host(),
+            pid: std::process::id(),
+            command: "put".into(),
+            since: now,
+            refreshed: now,
+            process_start: process_start(std::process::id()),
+        };
+        assert_eq!(mine.stale_reason(SystemTime::now()), None);
+        let reused = LockInfo {
+            process_start: mine.process_start.map(|t| t + 1),
+            ..mine.clone()
+        };
+        assert!(reused.stale_reason(SystemTime::now()).is_some());
+        // Locks written before the start time was recorded are judged by the pid alone.
+        let legacy = LockInfo {
+            process_start: None,
+            ..mine
+        };
+        assert_eq!(legacy.stale_reason(SystemTime::now()), None);
     }
 
     #[test]
