@@ -66,6 +66,12 @@ impl fmt::Debug for Secret {
     }
 }
 
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 /// Serde helper: durations written as human-readable strings such as `"100ms"` or `"20s"`.
 pub mod duration {
     use std::time::Duration;
@@ -112,16 +118,141 @@ pub struct Profile {
     pub chunking: Option<ChunkingSpec>,
     /// Transfer settings.
     pub transfer: Option<TransferSpec>,
-    /// Client-side compression (not in this build).
-    pub compression: Option<Spanned<toml::Value>>,
-    /// Client-side encryption (not in this build).
-    pub encryption: Option<Spanned<toml::Value>>,
+    /// Client-side compression of chunks.
+    pub compression: Option<CompressionSpec>,
+    /// Client-side encryption of chunks and manifests.
+    pub encryption: Option<EncryptionSpec>,
     /// Local cache (not in this build).
     pub cache: Option<Spanned<toml::Value>>,
     /// Retry policy.
     pub retry: Option<crate::backend::layer::RetryPolicy>,
     /// Connect, read and write time limits for network backends.
     pub timeouts: Option<crate::backend::s3::TimeoutConfig>,
+}
+
+/// The `compression` table of a profile (the seed's CompressionConfig).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompressionSpec {
+    /// `none`, `gzip`, `zstd` or `lz4`.
+    pub algorithm: crate::store::codec::Algorithm,
+    /// zstd 1–22 (default 3), gzip 0–9 (default 6); lz4 has no levels.
+    pub level: Option<i32>,
+    /// Chunks smaller than this are stored uncompressed (default 4 KiB).
+    pub min_size: Option<Size>,
+}
+
+impl CompressionSpec {
+    /// The codec setting, or an error naming the bad value.
+    pub fn to_config(self) -> Result<crate::store::codec::CompressionConfig> {
+        let algorithm = self.algorithm;
+        let level = self.level.unwrap_or_else(|| algorithm.default_level());
+        if !algorithm.levels().contains(&level) {
+            let levels = algorithm.levels();
+            return Err(Error::config(if levels.start() == levels.end() {
+                format!(
+                    "compression.level: {} has no levels; remove `level`",
+                    algorithm.name()
+                )
+            } else {
+                format!(
+                    "compression.level {level} is out of range for {} ({}..={})",
+                    algorithm.name(),
+                    levels.start(),
+                    levels.end()
+                )
+            }));
+        }
+        Ok(crate::store::codec::CompressionConfig {
+            algorithm,
+            level,
+            min_size: self.min_size.map_or(
+                crate::store::codec::CompressionConfig::DEFAULT_MIN_SIZE,
+                |s| s.0,
+            ),
+        })
+    }
+}
+
+/// The `encryption` table of a profile (the seed's EncryptionConfig).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionSpec {
+    /// `aes-256-gcm` (default) or `chacha20-poly1305`.
+    #[serde(default = "default_cipher")]
+    pub algorithm: crate::store::crypto::Cipher,
+    /// Where the key comes from.
+    pub key: KeySpec,
+}
+
+fn default_cipher() -> crate::store::crypto::Cipher {
+    crate::store::crypto::Cipher::Aes256Gcm
+}
+
+/// Where an encryption key comes from (the seed's KeyProvider): exactly one of `env`,
+/// `prompt`, `static` and `kms`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySpec {
+    /// An environment variable holding a passphrase (or, with `raw = true`, a 256-bit key).
+    pub env: Option<String>,
+    /// With `env`: the variable holds a raw key (64 hex digits or base64), not a passphrase.
+    #[serde(default)]
+    pub raw: bool,
+    /// Ask for a passphrase on the terminal.
+    #[serde(default)]
+    pub prompt: bool,
+    /// A raw key written in the profile itself (discouraged: anyone who reads the file can
+    /// decrypt the vault).
+    #[serde(rename = "static")]
+    pub static_key: Option<Secret>,
+    /// An AWS KMS key id, ARN or alias (envelope encryption).
+    pub kms: Option<String>,
+    /// With `kms`: the region of the key.
+    pub region: Option<String>,
+    /// With `kms`: the KMS endpoint URL.
+    pub endpoint: Option<String>,
+}
+
+impl KeySpec {
+    /// Checks that exactly one source is chosen and its options fit it.
+    pub fn validate(&self) -> Result<()> {
+        let sources = [
+            self.env.is_some(),
+            self.prompt,
+            self.static_key.is_some(),
+            self.kms.is_some(),
+        ];
+        match sources.iter().filter(|s| **s).count() {
+            1 => {}
+            0 => {
+                return Err(Error::config(
+                    "encryption.key names no key source; set one of env, prompt, static or kms",
+                ));
+            }
+            _ => {
+                return Err(Error::config(
+                    "encryption.key names several key sources; set exactly one of env, prompt, static or kms",
+                ));
+            }
+        }
+        if self.raw && self.env.is_none() {
+            return Err(Error::config("encryption.key.raw applies only with `env`"));
+        }
+        if (self.region.is_some() || self.endpoint.is_some()) && self.kms.is_none() {
+            return Err(Error::config(
+                "encryption.key.region and .endpoint apply only with `kms`",
+            ));
+        }
+        if let Some(var) = &self.env
+            && (var.is_empty() || var.contains('='))
+        {
+            return Err(Error::config(format!(
+                "encryption.key.env {var:?} is not an environment variable name"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The `backend` table of a profile, selected by its `type`.
@@ -238,7 +369,10 @@ impl LoadedConfig {
                 }
                 Some(BackendSpec::Minio(_)) => true,
                 _ => false,
-            })
+            } || p
+                .encryption
+                .as_ref()
+                .is_some_and(|e| e.key.static_key.is_some()))
     }
 
     /// A profile file holding a secret must be private (mode 0600); say how to fix it if not.
@@ -285,11 +419,7 @@ impl LoadedConfig {
 
     fn check_supported(&self) -> Result<()> {
         for (name, p) in &self.file.profiles {
-            let sections = [
-                ("compression", &p.compression),
-                ("encryption", &p.encryption),
-                ("cache", &p.cache),
-            ];
+            let sections = [("cache", &p.cache)];
             for (section, value) in sections {
                 if let Some(v) = value {
                     return Err(Error::config(format!(
@@ -325,6 +455,19 @@ impl LoadedConfig {
                         self.line(b.span())
                     )));
                 }
+            }
+            let in_profile = |e: Error| {
+                Error::config(format!(
+                    "{}: profile {name:?}: {}",
+                    self.path.display(),
+                    e.message()
+                ))
+            };
+            if let Some(c) = p.compression {
+                c.to_config().map_err(in_profile)?;
+            }
+            if let Some(e) = &p.encryption {
+                e.key.validate().map_err(in_profile)?;
             }
             if let Some(c) = &p.chunking {
                 c.to_config().map_err(|e| {
@@ -422,11 +565,58 @@ transfer = { parallel = 4 }
         assert!(e.message().contains("bogus"), "{e}");
         let e = parse("[profiles.a\n").unwrap_err();
         assert!(e.message().starts_with("/c/config.toml:1:"), "{e}");
-        let e = parse("[profiles.a]\nencryption = { algorithm = \"aes-256-gcm\" }\n").unwrap_err();
+        let e = parse("[profiles.a]\ncache = { max_size = \"1GiB\" }\n").unwrap_err();
         assert!(
             e.message().contains("not supported yet") && e.message().contains(":2:"),
             "{e}"
         );
+        let e = parse("[profiles.a]\nencryption = { algorithm = \"aes-256-gcm\" }\n").unwrap_err();
+        assert!(
+            e.message().contains("missing field `key`") && e.message().contains(":2:"),
+            "{e}"
+        );
+        let e =
+            parse("[profiles.a]\nencryption = { algorithm = \"des\", key = { prompt = true } }\n")
+                .unwrap_err();
+        assert!(
+            e.message().contains("des") && e.message().contains(":2:"),
+            "{e}"
+        );
+        for (key, needle) in [
+            ("{}", "names no key source"),
+            ("{ env = \"A\", prompt = true }", "several key sources"),
+            (
+                "{ prompt = true, raw = true }",
+                "raw applies only with `env`",
+            ),
+            ("{ env = \"A\", region = \"x\" }", "apply only with `kms`"),
+        ] {
+            let e = parse(&format!("[profiles.a]\nencryption = {{ key = {key} }}\n")).unwrap_err();
+            assert!(
+                e.message().contains(needle) && e.message().contains("profile \"a\""),
+                "{key}: {e}"
+            );
+        }
+        for (c, needle) in [
+            (
+                "{ algorithm = \"zstd\", level = 30 }",
+                "out of range for zstd (1..=22)",
+            ),
+            ("{ algorithm = \"lz4\", level = 3 }", "lz4 has no levels"),
+            ("{ algorithm = \"brotli\" }", "brotli"),
+        ] {
+            let e = parse(&format!("[profiles.a]\ncompression = {c}\n")).unwrap_err();
+            assert!(e.message().contains(needle), "{c}: {e}");
+        }
+        let ok = parse(
+            "[profiles.a]\ncompression = { algorithm = \"zstd\", min_size = \"8KiB\" }\nencryption = { algorithm = \"chacha20-poly1305\", key = { static = \"canary-static-key\" } }\n",
+        )
+        .unwrap();
+        let p = &ok.file.profiles["a"];
+        let c = p.compression.unwrap().to_config().unwrap();
+        assert_eq!((c.level, c.min_size), (3, 8192));
+        assert!(ok.holds_secrets());
+        assert!(!format!("{:?}", ok.file).contains("canary-static-key"));
         let e =
             parse("[profiles.a]\nbackend = { type = \"azure\", container = \"b\" }\n").unwrap_err();
         assert!(

@@ -92,6 +92,9 @@ pub enum Command {
     Gc(GcArgs),
     /// Remove stale vault locks (or all locks with --all).
     Unlock(UnlockArgs),
+    /// Manage the keys of an encrypted vault (re-wraps the vault key; data is never re-encrypted).
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -239,4 +242,44 @@ pub struct UnlockArgs {
     /// Remove every lock, live ones too (only when you know their processes are gone).
     #[arg(long)]
     pub all: bool,
+}
+
+/// `ldv key`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List the key slots of the vault.
+    List,
+    /// Add a key that opens the vault (asked on the terminal unless a source is given).
+    Add(NewKeyArgs),
+    /// Replace the key that opened the vault with a new one.
+    Passwd(NewKeyArgs),
+    /// Remove a key slot (never the last one).
+    Remove(KeyRemoveArgs),
+}
+
+/// Where a new key comes from.
+#[derive(Debug, Args)]
+pub struct NewKeyArgs {
+    /// Read the new passphrase (or, with --raw, a 256-bit key) from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "kms")]
+    pub from_env: Option<String>,
+    /// With --from-env: the variable holds a raw key (64 hex digits or base64 of 32 bytes).
+    #[arg(long, requires = "from_env")]
+    pub raw: bool,
+    /// Wrap the vault key with this AWS KMS key (id, ARN or alias).
+    #[arg(long, value_name = "KEY_ID")]
+    pub kms: Option<String>,
+    /// With --kms: the key's region.
+    #[arg(long, value_name = "REGION", requires = "kms")]
+    pub kms_region: Option<String>,
+    /// With --kms: the KMS endpoint URL.
+    #[arg(long, value_name = "URL", requires = "kms")]
+    pub kms_endpoint: Option<String>,
+}
+
+/// `ldv key remove`.
+#[derive(Debug, Args)]
+pub struct KeyRemoveArgs {
+    /// The slot id, as `ldv key list` shows it.
+    pub slot: String,
 }

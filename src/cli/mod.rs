@@ -17,8 +17,9 @@ use clap::Parser;
 use crate::backend::{self, Stack};
 use crate::error::{Error, ErrorKind};
 use crate::report::Reporter;
-use crate::store::Vault;
+use crate::store::keys::{KeyProvider, KmsConfig, KmsKey, PassphraseKey, RawKey};
 use crate::store::locks::{LockGuard, LockKind};
+use crate::store::{EncryptionOptions, Vault, VaultOptions};
 use args::{Cli, Command};
 use progress::CliReporter;
 use settings::Settings;
@@ -31,6 +32,8 @@ pub struct Ctx {
     pub reporter: Arc<dyn Reporter>,
     /// The vault opened by the command, for `--stats`.
     opened: std::sync::OnceLock<(Arc<Vault>, Stack)>,
+    /// The profile's key, obtained once (a terminal prompt must not repeat).
+    key: tokio::sync::OnceCell<Arc<dyn KeyProvider>>,
 }
 
 impl Ctx {
@@ -50,20 +53,124 @@ impl Ctx {
         .await
     }
 
+    /// How the profile asks for vaults to be opened: its compression, cipher and key. `creating`
+    /// says a new vault is being made, so a passphrase typed on a terminal is asked twice.
+    pub async fn vault_options(&self, creating: bool) -> crate::Result<VaultOptions> {
+        let encryption = match &self.settings.encryption {
+            None => None,
+            Some(spec) => Some(EncryptionOptions {
+                cipher: spec.algorithm,
+                key: self
+                    .key
+                    .get_or_try_init(|| self.key_provider(&spec.key, creating, "the vault"))
+                    .await?
+                    .clone(),
+            }),
+        };
+        Ok(VaultOptions {
+            compression: self.settings.compression,
+            encryption,
+        })
+    }
+
+    /// Builds the key provider a key spec names (reading a variable or asking on the terminal);
+    /// `purpose` says what the key is for in the prompt.
+    pub async fn key_provider(
+        &self,
+        spec: &crate::config::KeySpec,
+        confirm: bool,
+        purpose: &str,
+    ) -> crate::Result<Arc<dyn KeyProvider>> {
+        use crate::config::Secret;
+        spec.validate()?;
+        if let Some(var) = &spec.env {
+            let value = std::env::var(var).map_err(|_| {
+                Error::config(format!(
+                    "encryption key: environment variable {var} is not set (or not UTF-8)"
+                ))
+            })?;
+            let value = Secret::new(value);
+            if value.expose().is_empty() {
+                return Err(Error::config(format!(
+                    "encryption key: environment variable {var} is empty"
+                )));
+            }
+            let source = format!("${var}");
+            return Ok(if spec.raw {
+                let key = crate::store::crypto::KeyBytes::parse(value.expose(), &source)?;
+                Arc::new(RawKey::new(key, source))
+            } else {
+                Arc::new(PassphraseKey::new(value, source))
+            });
+        }
+        if let Some(key) = &spec.static_key {
+            self.reporter.on_warning(&format!(
+                "the profile{} holds the encryption key itself (`key.static`): anyone who can read {} can decrypt the vault; prefer `env`, `prompt` or `kms`",
+                self.settings
+                    .profile
+                    .as_ref()
+                    .map(|p| format!(" {p:?}"))
+                    .unwrap_or_default(),
+                self.settings.config_path.display()
+            ));
+            let key = crate::store::crypto::KeyBytes::parse(key.expose(), "encryption.key.static")?;
+            return Ok(Arc::new(RawKey::new(key, "the profile (key.static)")));
+        }
+        if let Some(key_id) = &spec.kms {
+            let kms = KmsKey::new(KmsConfig {
+                key_id: key_id.clone(),
+                region: spec.region.clone(),
+                endpoint: spec.endpoint.clone(),
+            })
+            .await;
+            return Ok(Arc::new(kms));
+        }
+        // `prompt`
+        let o = &self.settings.output;
+        if !o.interactive {
+            return Err(Error::config(
+                "encryption key: the profile asks for a passphrase on the terminal (`prompt`), but stdin or stderr is not a terminal; use `key = { env = \"VAR\" }` in scripts",
+            ));
+        }
+        let mut prompt =
+            dialoguer::Password::new().with_prompt(format!("Passphrase for {purpose}"));
+        if confirm {
+            prompt = prompt.with_confirmation("Repeat the passphrase", "the passphrases differ");
+        }
+        let typed = Secret::new(
+            prompt
+                .interact()
+                .map_err(|e| Error::config(format!("could not read the passphrase: {e}")))?,
+        );
+        if typed.expose().is_empty() {
+            return Err(Error::config("encryption key: the passphrase is empty"));
+        }
+        Ok(Arc::new(PassphraseKey::new(typed, "the terminal")))
+    }
+
     /// Opens the configured vault; the embedded default vault is created on first use.
     pub async fn vault(&self) -> crate::Result<(Arc<Vault>, Stack)> {
+        let (vault, stack) = self.open_vault().await?;
+        let vault = Arc::new(vault);
+        let _ = self.opened.set((Arc::clone(&vault), stack.clone()));
+        Ok((vault, stack))
+    }
+
+    /// Opens the configured vault for a command that changes it in place (`key`).
+    pub async fn open_vault(&self) -> crate::Result<(Vault, Stack)> {
         let stack = self.stack().await?;
-        let vault = match Vault::open(Arc::clone(&stack.backend)).await {
+        let options = self.vault_options(false).await?;
+        let vault = match Vault::open_with(Arc::clone(&stack.backend), &options).await {
             Err(e)
                 if e.kind() == ErrorKind::NotFound && self.settings.location.embedded_default =>
             {
                 let chunker = self.settings.chunker.unwrap_or_default();
-                Vault::init(Arc::clone(&stack.backend), chunker).await?.0
+                Vault::init_with(Arc::clone(&stack.backend), chunker, &options)
+                    .await?
+                    .0
             }
             other => other?,
         };
-        let vault = Arc::new(vault);
-        let _ = self.opened.set((Arc::clone(&vault), stack.clone()));
         Ok((vault, stack))
     }
 
@@ -222,6 +329,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<u8> {
         Command::Chunk(a) => commands::chunk::run(ctx, a).await,
         Command::Gc(a) => commands::gc::run(ctx, a).await,
         Command::Unlock(a) => commands::unlock::run(ctx, a).await,
+        Command::Key(a) => commands::key::run(ctx, a).await,
         Command::Completions(a) => commands::completions::run(a),
     }
 }
@@ -240,6 +348,7 @@ pub fn main() -> ExitCode {
         settings,
         reporter: Arc::clone(&reporter) as Arc<dyn Reporter>,
         opened: std::sync::OnceLock::new(),
+        key: tokio::sync::OnceCell::new(),
     };
     // Blocking work (file I/O, hashing) is bounded by --parallel anyway; capping the pool keeps
     // the allocator from holding per-thread memory for hundreds of idle threads.

@@ -65,6 +65,10 @@ pub struct Settings {
     pub retry: crate::backend::layer::RetryPolicy,
     /// Network time limits.
     pub timeouts: TimeoutConfig,
+    /// Compression of chunks written.
+    pub compression: crate::store::codec::CompressionConfig,
+    /// The profile's encryption, if it has one.
+    pub encryption: Option<crate::config::EncryptionSpec>,
 }
 
 /// The default config file path: `$XDG_CONFIG_HOME/ldv/config.toml` or the platform equivalent.
@@ -239,6 +243,12 @@ impl Settings {
             lock_wait: global.lock_wait,
             retry: profile.and_then(|p| p.retry.clone()).unwrap_or_default(),
             timeouts: profile.and_then(|p| p.timeouts).unwrap_or_default(),
+            compression: profile
+                .and_then(|p| p.compression)
+                .map(|c| c.to_config())
+                .transpose()?
+                .unwrap_or(crate::store::codec::CompressionConfig::NONE),
+            encryption: profile.and_then(|p| p.encryption.clone()),
         })
     }
 }

@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use crate::backend::BackendExt;
+use crate::error::ErrorKind;
 use crate::error::{Error, Result};
 use crate::store::Vault;
 use crate::store::chunker::ChunkerConfig;
-use crate::store::codec;
 
 use super::put::pipeline;
 
@@ -107,6 +107,7 @@ pub async fn plan(
         Box::new(file),
         size_hint,
         &what,
+        vault.codec(),
         chunker,
         parallel,
         |chunk, id| {
@@ -114,7 +115,22 @@ pub async fn plan(
             let repeated = !seen.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
             async move {
                 let exists = repeated || vault.backend().exists(&id.key()).await?;
-                Ok((chunk.len() as u64, id, exists))
+                let size = chunk.len() as u64;
+                // The frame this chunk would be stored as, compressed and sealed like a put.
+                let stored = if exists {
+                    0
+                } else {
+                    let codec = vault.codec().clone();
+                    tokio::task::spawn_blocking(move || codec.encode_chunk(id, &chunk).len() as u64)
+                        .await
+                        .map_err(|e| {
+                            Error::new(
+                                ErrorKind::BackendError,
+                                format!("chunk encode task failed: {e}"),
+                            )
+                        })?
+                };
+                Ok((size, id, exists, stored))
             }
         },
     )
@@ -122,12 +138,12 @@ pub async fn plan(
     let mut list = Vec::with_capacity(found.len());
     let mut offset = 0;
     let (mut existing_chunks, mut existing_bytes, mut bytes_to_upload) = (0, 0, 0);
-    for (size, id, exists) in found {
+    for (size, id, exists, stored) in found {
         if exists {
             existing_chunks += 1;
             existing_bytes += size;
         } else {
-            bytes_to_upload += codec::framed_len(size);
+            bytes_to_upload += stored;
         }
         list.push(PlannedChunk {
             offset,

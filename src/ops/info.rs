@@ -140,11 +140,12 @@ impl Health {
     }
 }
 
-/// Probes the backend, then tries to open the vault on it.
-pub async fn health(backend: DynBackend) -> Result<Health> {
+/// Probes the backend, then tries to open the vault on it as `options` ask (so an encrypted
+/// vault's key is checked too).
+pub async fn health(backend: DynBackend, options: &crate::store::VaultOptions) -> Result<Health> {
     let status = backend.health().await?;
     let shown = backend.to_string();
-    let (vault, vault_error) = match Vault::open(backend).await {
+    let (vault, vault_error) = match Vault::open_with(backend, options).await {
         Ok(v) => (Some(v.descriptor().clone()), None),
         Err(e) => (None, Some(e.to_string())),
     };

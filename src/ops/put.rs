@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, ErrorKind, Result};
 use crate::report::Reporter;
 use crate::store::chunker::{Chunker, ChunkerConfig};
-use crate::store::codec::{self, PlainChunk};
+use crate::store::codec::{self, Codec, PlainChunk};
 use crate::store::layout::{self, ChunkId};
 use crate::store::manifest::{ChunkRef, MANIFEST_FORMAT, Manifest};
 use crate::store::{ChunkWrite, Vault};
@@ -109,7 +109,7 @@ impl Tally {
                 self.new_chunks += 1;
                 self.bytes_uploaded += stored;
             }
-            ChunkWrite::Existed => self.bytes_deduplicated += size,
+            ChunkWrite::Existed(_) => self.bytes_deduplicated += size,
         }
     }
 }
@@ -125,15 +125,17 @@ fn task_failed(e: tokio::task::JoinError) -> Error {
     )
 }
 
-/// Reads `source`, cuts it into chunks and hashes each, then calls `each` on every chunk with at
+/// Reads `source`, cuts it into chunks and computes each one's id with `codec`, then calls `each` on every chunk with at
 /// most `parallel` calls in flight. Returns the results in content order and the SHA-256 of the
 /// whole content. Reading and chunking run on a blocking thread, the whole-content digest on a
 /// thread of its own, chunk hashing on the blocking pool; queues between them are short, so
 /// memory stays bounded by about `parallel` chunks. `what` names the source in errors.
+#[allow(clippy::too_many_arguments)]
 pub async fn pipeline<T, F, Fut>(
     source: Box<dyn Read + Send>,
     size_hint: Option<u64>,
     what: &str,
+    codec: &Codec,
     config: ChunkerConfig,
     parallel: usize,
     each: F,
@@ -176,8 +178,8 @@ where
 
     let results: Result<Vec<T>> = tokio_stream::wrappers::ReceiverStream::new(chunk_rx)
         .map(|chunk| {
-            let data = chunk.data();
-            let id = tokio::task::spawn_blocking(move || ChunkId::of(&data));
+            let (data, codec) = (chunk.data(), codec.clone());
+            let id = tokio::task::spawn_blocking(move || codec.chunk_id(&data));
             let each = &each;
             async move {
                 let id = id.await.map_err(task_failed)?;
@@ -213,6 +215,7 @@ pub async fn put_reader(
         source,
         size_hint,
         what,
+        vault.codec(),
         opts.chunker,
         opts.parallel,
         |chunk, id| async move {
@@ -227,7 +230,12 @@ pub async fn put_reader(
     let mut chunks = Vec::with_capacity(stored.len());
     let mut offset = 0;
     for (size, id, write) in stored {
-        chunks.push(ChunkRef { offset, size, id });
+        chunks.push(ChunkRef {
+            offset,
+            size,
+            id,
+            stored: Some(write.stored()),
+        });
         offset += size;
         tally.add(size, write);
     }
@@ -243,20 +251,30 @@ async fn put_small(
 ) -> Result<PutReceipt> {
     let started = Instant::now();
     let path = job.path.clone();
-    let (chunk, id) = tokio::task::spawn_blocking(move || -> Result<(PlainChunk, ChunkId)> {
-        let mut file = File::open(&path).map_err(|e| Error::io("open", path.display(), e))?;
-        let hint = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut buf = Vec::with_capacity(codec::HEADER_LEN + usize::try_from(hint).unwrap_or(0));
-        buf.extend_from_slice(&codec::PLAIN_HEADER);
-        file.read_to_end(&mut buf)
-            .map_err(|e| Error::io("read", path.display(), e))?;
-        let id = ChunkId::of(&buf[codec::HEADER_LEN..]);
-        let chunk = PlainChunk::from_framed(Bytes::from(buf))
-            .expect("the buffer starts with the plain frame header");
-        Ok((chunk, id))
-    })
-    .await
-    .map_err(task_failed)??;
+    let codec = vault.codec().clone();
+    let (chunk, id, sha256) =
+        tokio::task::spawn_blocking(move || -> Result<(PlainChunk, ChunkId, String)> {
+            let mut file = File::open(&path).map_err(|e| Error::io("open", path.display(), e))?;
+            let hint = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let mut buf =
+                Vec::with_capacity(codec::HEADER_LEN + usize::try_from(hint).unwrap_or(0));
+            buf.extend_from_slice(&codec::PLAIN_HEADER);
+            file.read_to_end(&mut buf)
+                .map_err(|e| Error::io("read", path.display(), e))?;
+            let data = &buf[codec::HEADER_LEN..];
+            let id = codec.chunk_id(data);
+            // In a plain vault the chunk id of a single chunk is the SHA-256 of the whole content.
+            let sha256 = if codec.cipher().is_none() {
+                id.to_hex()
+            } else {
+                hex::encode(Sha256::digest(data))
+            };
+            let chunk = PlainChunk::from_framed(Bytes::from(buf))
+                .expect("the buffer starts with the plain frame header");
+            Ok((chunk, id, sha256))
+        })
+        .await
+        .map_err(task_failed)??;
     let size = chunk.len() as u64;
     let mut tally = Tally::default();
     let mut chunks = Vec::new();
@@ -267,15 +285,10 @@ async fn put_small(
             offset: 0,
             size,
             id,
+            stored: Some(write.stored()),
         });
     }
     reporter.on_bytes(size);
-    // For a single chunk, the chunk id is the SHA-256 of the whole content.
-    let sha256 = if size > 0 {
-        id.to_hex()
-    } else {
-        hex::encode(Sha256::digest([]))
-    };
     commit(vault, &job.name, size, sha256, chunks, tally, opts, started).await
 }
 

@@ -5,7 +5,7 @@
 //! on a retry is a transient error, not damage; one that cannot be read at all is "could not
 //! check", never damage.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -251,8 +251,9 @@ pub async fn verify(
     let mut problems = Vec::new();
     let mut could_not_check = Vec::new();
 
-    // Stage 1: manifests parse. `referenced` maps each chunk to its size and the versions using it.
-    let mut referenced: BTreeMap<ChunkId, (u64, Vec<String>)> = BTreeMap::new();
+    // Stage 1: manifests parse. `referenced` maps each chunk to its size, the versions using it
+    // and the stored sizes they recorded.
+    let mut referenced: BTreeMap<ChunkId, (u64, Vec<String>, BTreeSet<u64>)> = BTreeMap::new();
     let mut versions = 0u64;
     let mut names = std::collections::BTreeSet::new();
     for ((name, version), m) in selected
@@ -267,10 +268,14 @@ pub async fn verify(
                 for c in &m.chunks {
                     let entry = referenced
                         .entry(c.id)
-                        .or_insert_with(|| (c.size, Vec::new()));
+                        .or_insert_with(|| (c.size, Vec::new(), BTreeSet::new()));
                     if entry.1.last() != Some(&label) {
                         entry.1.push(label.clone());
                     }
+                    // Manifests written before stored sizes were recorded hold plain frames.
+                    entry
+                        .2
+                        .insert(c.stored.unwrap_or_else(|| codec::framed_len(c.size)));
                 }
             }
             // Removed since it was listed: nothing left to check.
@@ -294,7 +299,10 @@ pub async fn verify(
         }
     }
 
-    // Stage 2: every referenced chunk exists with the size its frame must have.
+    // Stage 2: every referenced chunk exists with a stored size a version recorded. A chunk of
+    // another size is read whatever `read` selects: two writers racing to store the same new
+    // chunk with different settings leave a sound frame of the other size, so only a read can
+    // tell damage (truncation, say) from that.
     let stored: HashMap<ChunkId, u64> = vault
         .list_chunks()
         .await?
@@ -302,7 +310,7 @@ pub async fn verify(
         .map(|(id, meta)| (id, meta.size))
         .collect();
     let mut to_read = Vec::new();
-    for (id, (size, users)) in &referenced {
+    for (id, (size, users, sizes)) in &referenced {
         match stored.get(id) {
             None => problems.push(Problem {
                 kind: ProblemKind::MissingChunk,
@@ -310,45 +318,36 @@ pub async fn verify(
                 versions: users.clone(),
                 detail: "not in the vault".into(),
             }),
-            Some(&actual) if actual != codec::framed_len(*size) => problems.push(Problem {
-                kind: ProblemKind::WrongSize,
-                chunk: Some(id.to_hex()),
-                versions: users.clone(),
-                detail: format!(
-                    "stored {actual} bytes, a {size}-byte chunk takes {}",
-                    codec::framed_len(*size)
-                ),
-            }),
+            Some(&actual) if !sizes.contains(&actual) => {
+                let expected: Vec<String> = sizes.iter().map(u64::to_string).collect();
+                let note = format!("stored {actual} bytes, recorded {}", expected.join(" or "));
+                to_read.push((*id, *size, Some(note)));
+            }
             Some(_) => {
                 if read.selects(id) {
-                    to_read.push((*id, *size));
+                    to_read.push((*id, *size, None));
                 }
             }
         }
     }
-    let chunks_present = referenced.len() as u64
-        - problems
-            .iter()
-            .filter(|p| matches!(p.kind, ProblemKind::MissingChunk | ProblemKind::WrongSize))
-            .count() as u64;
 
-    // Stage 3: read and re-hash the selected chunks.
-    reporter.on_start(Some(to_read.iter().map(|(_, s)| s).sum()), None);
-    let outcomes: Vec<(ChunkId, u64, Outcome)> = futures::stream::iter(to_read)
-        .map(|(id, size)| {
+    // Stage 3: read and re-check the selected chunks.
+    reporter.on_start(Some(to_read.iter().map(|(_, s, _)| s).sum()), None);
+    let outcomes: Vec<(ChunkId, u64, Option<String>, Outcome)> = futures::stream::iter(to_read)
+        .map(|(id, size, note)| {
             let vault = Arc::clone(vault);
             let reporter = Arc::clone(reporter);
             async move {
                 let outcome = read_chunk(&vault, id, size).await;
                 reporter.on_bytes(size);
-                (id, size, outcome)
+                (id, size, note, outcome)
             }
         })
         .buffer_unordered(parallel.max(1))
         .collect()
         .await;
     let (mut chunks_read, mut bytes_read) = (0u64, 0u64);
-    for (id, size, outcome) in outcomes {
+    for (id, size, note, outcome) in outcomes {
         match outcome {
             Outcome::Clean => {
                 chunks_read += 1;
@@ -356,8 +355,12 @@ pub async fn verify(
             }
             Outcome::Damaged(detail) => {
                 chunks_read += 1;
+                let (kind, detail) = match note {
+                    Some(note) => (ProblemKind::WrongSize, format!("{note}; {detail}")),
+                    None => (ProblemKind::CorruptChunk, detail),
+                };
                 problems.push(Problem {
-                    kind: ProblemKind::CorruptChunk,
+                    kind,
                     chunk: Some(id.to_hex()),
                     versions: referenced.get(&id).map(|r| r.1.clone()).unwrap_or_default(),
                     detail,
@@ -366,6 +369,11 @@ pub async fn verify(
             Outcome::Unchecked(why) => could_not_check.push(why),
         }
     }
+    let chunks_present = referenced.len() as u64
+        - problems
+            .iter()
+            .filter(|p| matches!(p.kind, ProblemKind::MissingChunk | ProblemKind::WrongSize))
+            .count() as u64;
 
     let (orphan_chunks, orphan_bytes) = if whole_vault {
         let orphans: Vec<u64> = stored

@@ -1,10 +1,21 @@
-//! The chunk frame of format 1: magic `LDVC`, a format byte, a compression byte and a cipher byte,
-//! then (for ciphers) nonce, payload and tag. This build writes and reads compression `none` and
-//! cipher `none`; any other header is rejected as damage, so a flipped header byte can never be
-//! mistaken for data.
+//! The chunk frame of format 1 (DESIGN §3): magic `LDVC`, a format byte, a compression byte and
+//! a cipher byte, then the payload; in an encrypted vault the payload is a random nonce, the
+//! ciphertext and the AEAD tag, with the header and the chunk id as associated data.
+//!
+//! A [`Codec`] turns plaintext chunks into frames and back: it compresses a chunk only when that
+//! saves space (otherwise the frame says `none` and holds the chunk as is), decompresses into a
+//! buffer no larger than the size the manifest records (no decompression bombs), and in an
+//! encrypted vault seals every chunk and manifest (see [`super::crypto`]). An unknown or
+//! mismatched header is damage, so a flipped header byte is never mistaken for data.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
 
+use super::crypto::{Cipher, SEAL_OVERHEAD, VaultKeys};
+use super::layout::ChunkId;
 use crate::error::{Error, Result};
 
 /// The four bytes every chunk object starts with.
@@ -69,33 +80,381 @@ impl PlainChunk {
     }
 }
 
-/// Unframes a stored chunk, returning its plaintext without copying; `what` names it in errors.
-pub fn decode(frame: Bytes, what: &str) -> Result<Bytes> {
-    if frame.len() < HEADER_LEN || &frame[..4] != MAGIC {
-        return Err(Error::integrity(what, "not an ldv chunk frame (bad magic)"));
-    }
-    if frame[4] != FRAME_FORMAT {
-        return Err(Error::integrity(
-            what,
-            format!(
-                "unknown frame format {} (damaged, or written by a newer ldv)",
-                frame[4]
-            ),
-        ));
-    }
-    if frame[5] != COMPRESSION_NONE || frame[6] != CIPHER_NONE {
-        return Err(Error::integrity(
-            what,
-            format!(
-                "unknown compression {} / cipher {} in frame header (damaged, or written by a newer ldv)",
-                frame[5], frame[6]
-            ),
-        ));
-    }
-    Ok(frame.slice(HEADER_LEN..))
+/// Compression codes of the frame header.
+const COMPRESSION_GZIP: u8 = 1;
+const COMPRESSION_ZSTD: u8 = 2;
+const COMPRESSION_LZ4: u8 = 3;
+
+/// The largest chunk a frame may decode to (1 GiB): a size read from storage above this is damage,
+/// never an allocation.
+pub const MAX_DECODED: u64 = 1 << 30;
+
+/// A compression algorithm of the seed's CompressionConfig.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// No compression.
+    None,
+    /// gzip (DEFLATE, zlib-rs).
+    Gzip,
+    /// Zstandard.
+    Zstd,
+    /// LZ4 block format.
+    Lz4,
 }
 
-/// The stored size of a frame holding `plain_len` bytes.
+impl Algorithm {
+    /// The name used in profiles.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::None => "none",
+            Algorithm::Gzip => "gzip",
+            Algorithm::Zstd => "zstd",
+            Algorithm::Lz4 => "lz4",
+        }
+    }
+
+    /// The level used when a profile gives none.
+    pub fn default_level(self) -> i32 {
+        match self {
+            Algorithm::Gzip => 6,
+            Algorithm::Zstd => 3,
+            Algorithm::None | Algorithm::Lz4 => 0,
+        }
+    }
+
+    /// The levels a profile may give.
+    pub fn levels(self) -> std::ops::RangeInclusive<i32> {
+        match self {
+            Algorithm::Gzip => 0..=9,
+            Algorithm::Zstd => 1..=22,
+            Algorithm::None | Algorithm::Lz4 => 0..=0,
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Algorithm::None => COMPRESSION_NONE,
+            Algorithm::Gzip => COMPRESSION_GZIP,
+            Algorithm::Zstd => COMPRESSION_ZSTD,
+            Algorithm::Lz4 => COMPRESSION_LZ4,
+        }
+    }
+}
+
+/// Per-chunk compression (the seed's CompressionConfig).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressionConfig {
+    /// The algorithm.
+    pub algorithm: Algorithm,
+    /// Its level (zstd 1–22, gzip 0–9; lz4 has one).
+    pub level: i32,
+    /// Chunks smaller than this are stored uncompressed.
+    pub min_size: u64,
+}
+
+impl CompressionConfig {
+    /// No compression.
+    pub const NONE: Self = Self {
+        algorithm: Algorithm::None,
+        level: 0,
+        min_size: 0,
+    };
+
+    /// The default minimum chunk size worth compressing.
+    pub const DEFAULT_MIN_SIZE: u64 = 4096;
+}
+
+/// Chunks at least this long are first tried on a sample, so incompressible data costs almost
+/// nothing whatever the algorithm (the approach of borg's `auto` mode).
+const SAMPLE_FROM: usize = 256 * 1024;
+const SAMPLE_LEN: usize = 64 * 1024;
+
+/// Turns plaintext chunks and manifests into stored frames and back, for one vault.
+#[derive(Debug, Clone)]
+pub struct Codec {
+    compression: CompressionConfig,
+    keys: Option<Arc<VaultKeys>>,
+}
+
+const CHUNK_PURPOSE: &[u8] = b"ldv chunk v1";
+const MANIFEST_PURPOSE: &[u8] = b"ldv manifest v1";
+
+impl Codec {
+    /// The codec of a plain vault without compression.
+    pub fn plain() -> Self {
+        Self::new(CompressionConfig::NONE, None)
+    }
+
+    /// A codec compressing with `compression` and, when `keys` is given, sealing with them.
+    pub fn new(compression: CompressionConfig, keys: Option<Arc<VaultKeys>>) -> Self {
+        Self { compression, keys }
+    }
+
+    /// The vault's cipher, if it is encrypted.
+    pub fn cipher(&self) -> Option<Cipher> {
+        self.keys.as_ref().map(|k| k.cipher())
+    }
+
+    /// The compression written.
+    pub fn compression(&self) -> CompressionConfig {
+        self.compression
+    }
+
+    /// The id of chunk `data`: its SHA-256, or in an encrypted vault its keyed HMAC-SHA-256.
+    pub fn chunk_id(&self, data: &[u8]) -> ChunkId {
+        match &self.keys {
+            Some(keys) => ChunkId(keys.chunk_id(data)),
+            None => ChunkId::of(data),
+        }
+    }
+
+    /// The stored size of an uncompressed frame of `plain_len` bytes.
+    pub fn plain_frame_len(&self, plain_len: u64) -> u64 {
+        let sealed = if self.keys.is_some() {
+            SEAL_OVERHEAD as u64
+        } else {
+            0
+        };
+        plain_len + HEADER_LEN as u64 + sealed
+    }
+
+    fn header(&self, compression: u8) -> [u8; HEADER_LEN] {
+        let cipher = self.cipher().map_or(CIPHER_NONE, Cipher::code);
+        [
+            MAGIC[0],
+            MAGIC[1],
+            MAGIC[2],
+            MAGIC[3],
+            FRAME_FORMAT,
+            compression,
+            cipher,
+        ]
+    }
+
+    /// The stored frame of chunk `id`. A plain, uncompressed frame is the chunk's own buffer.
+    pub fn encode_chunk(&self, id: ChunkId, chunk: &PlainChunk) -> Bytes {
+        let data = &chunk.0[HEADER_LEN..];
+        let compressed = self.compress(data);
+        let (code, payload) = match &compressed {
+            Some(c) => (self.compression.algorithm.code(), &c[..]),
+            None if self.keys.is_none() => return chunk.frame(),
+            None => (COMPRESSION_NONE, data),
+        };
+        self.seal(code, CHUNK_PURPOSE, &id.0, payload)
+    }
+
+    /// Frames `payload` (already compressed with `code`), sealing it in an encrypted vault.
+    fn seal(&self, code: u8, purpose: &[u8], context: &[u8], payload: &[u8]) -> Bytes {
+        let header = self.header(code);
+        match &self.keys {
+            None => {
+                let mut out = BytesMut::with_capacity(HEADER_LEN + payload.len());
+                out.put_slice(&header);
+                out.put_slice(payload);
+                out.freeze()
+            }
+            Some(keys) => {
+                let start = HEADER_LEN + aws_lc_rs::aead::NONCE_LEN;
+                let mut out = Vec::with_capacity(start + payload.len() + SEAL_OVERHEAD);
+                out.extend_from_slice(&header);
+                out.resize(start, 0);
+                out.extend_from_slice(payload);
+                keys.seal(purpose, context, &header, &mut out, start);
+                Bytes::from(out)
+            }
+        }
+    }
+
+    /// The compressed form of `data`, or `None` when it is not worth storing compressed.
+    fn compress(&self, data: &[u8]) -> Option<Vec<u8>> {
+        let c = self.compression;
+        if c.algorithm == Algorithm::None || (data.len() as u64) < c.min_size.max(1) {
+            return None;
+        }
+        if data.len() >= SAMPLE_FROM {
+            let mid = data.len() / 2 - SAMPLE_LEN / 2;
+            let sample = &data[mid..mid + SAMPLE_LEN];
+            if !worth_it(sample.len(), compress_with(c, sample).len()) {
+                return None;
+            }
+        }
+        let out = compress_with(c, data);
+        worth_it(data.len(), out.len()).then_some(out)
+    }
+
+    /// Checks and opens the frame of chunk `id`, whose plaintext the manifest says is `size`
+    /// bytes, and returns that plaintext (without copying for a plain, uncompressed frame).
+    /// Any damage, or a frame that does not belong to this vault, is an integrity error.
+    pub fn decode_chunk(&self, id: ChunkId, frame: Bytes, size: u64) -> Result<Bytes> {
+        let what = format!("chunk {id}");
+        self.open(frame, CHUNK_PURPOSE, &id.0, size, &what)
+    }
+
+    /// The stored form of the manifest at storage key `key`: in an encrypted vault a sealed frame
+    /// bound to that key, otherwise the JSON itself.
+    pub fn encode_manifest(&self, key: &str, json: Vec<u8>) -> Bytes {
+        match self.keys {
+            None => Bytes::from(json),
+            Some(_) => self.seal(COMPRESSION_NONE, MANIFEST_PURPOSE, key.as_bytes(), &json),
+        }
+    }
+
+    /// The JSON of the manifest stored at `key`; `what` names it in errors.
+    pub fn decode_manifest(&self, key: &str, raw: Bytes, what: &str) -> Result<Bytes> {
+        let framed = raw.starts_with(MAGIC);
+        match (&self.keys, framed) {
+            (None, false) => Ok(raw),
+            (None, true) => Err(Error::integrity(
+                what,
+                "is a sealed frame, but this vault is not encrypted",
+            )),
+            (Some(_), false) => Err(Error::integrity(
+                what,
+                "is not sealed, but this vault is encrypted (a plaintext manifest here was not written by ldv)",
+            )),
+            (Some(_), true) => self.open(raw, MANIFEST_PURPOSE, key.as_bytes(), MAX_DECODED, what),
+        }
+    }
+
+    /// Checks a frame's header, opens it and decompresses its payload. `size` is the exact
+    /// plaintext length for chunks, the upper bound for manifests.
+    fn open(
+        &self,
+        frame: Bytes,
+        purpose: &[u8],
+        context: &[u8],
+        size: u64,
+        what: &str,
+    ) -> Result<Bytes> {
+        if size > MAX_DECODED {
+            return Err(Error::integrity(
+                what,
+                format!("recorded size {size} is over the {MAX_DECODED}-byte limit of a chunk"),
+            ));
+        }
+        if frame.len() < HEADER_LEN || &frame[..4] != MAGIC {
+            return Err(Error::integrity(what, "not an ldv chunk frame (bad magic)"));
+        }
+        if frame[4] != FRAME_FORMAT {
+            return Err(Error::integrity(
+                what,
+                format!(
+                    "unknown frame format {} (damaged, or written by a newer ldv)",
+                    frame[4]
+                ),
+            ));
+        }
+        let (compression, cipher) = (frame[5], frame[6]);
+        if compression > COMPRESSION_LZ4 {
+            return Err(Error::integrity(
+                what,
+                format!(
+                    "unknown compression {compression} in frame header (damaged, or written by a newer ldv)"
+                ),
+            ));
+        }
+        let expected_cipher = self.cipher().map_or(CIPHER_NONE, Cipher::code);
+        if cipher != expected_cipher {
+            return Err(Error::integrity(
+                what,
+                format!(
+                    "frame cipher {} does not match the vault's {} (damaged, or not written by this vault)",
+                    cipher_name(cipher),
+                    cipher_name(expected_cipher)
+                ),
+            ));
+        }
+        let payload = match &self.keys {
+            None => frame.slice(HEADER_LEN..),
+            Some(keys) => {
+                let header: [u8; HEADER_LEN] = frame[..HEADER_LEN]
+                    .try_into()
+                    .expect("checked length above");
+                let mut sealed = frame[HEADER_LEN..].to_vec();
+                let plain = keys
+                    .open(purpose, context, &header, &mut sealed)
+                    .ok_or_else(|| {
+                        Error::integrity(
+                            what,
+                            "failed authentication (damaged, moved, or sealed under another key)",
+                        )
+                    })?;
+                Bytes::from(sealed).slice(plain)
+            }
+        };
+        if compression == COMPRESSION_NONE {
+            return Ok(payload);
+        }
+        let limit = usize::try_from(size).expect("bounded by MAX_DECODED");
+        let out = decompress(compression, &payload, limit)
+            .map_err(|e| Error::integrity(what, format!("does not decompress: {e}")))?;
+        Ok(Bytes::from(out))
+    }
+}
+
+/// Whether a compressed form of `compressed` bytes is worth storing for `plain` bytes: it must
+/// save at least 1/32 (3%), so a chunk that barely shrinks is not decompressed on every read.
+fn worth_it(plain: usize, compressed: usize) -> bool {
+    compressed < plain - plain / 32
+}
+
+fn compress_with(c: CompressionConfig, data: &[u8]) -> Vec<u8> {
+    match c.algorithm {
+        Algorithm::None => data.to_vec(),
+        Algorithm::Zstd => zstd::bulk::compress(data, c.level)
+            .expect("zstd compresses any input into a growable buffer"),
+        Algorithm::Lz4 => lz4_flex::block::compress(data),
+        Algorithm::Gzip => {
+            let level = flate2::Compression::new(c.level.clamp(0, 9) as u32);
+            let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 2), level);
+            enc.write_all(data)
+                .and_then(|()| enc.finish())
+                .expect("writing into a Vec cannot fail")
+        }
+    }
+}
+
+/// Decompresses `payload` into at most `limit` bytes; more is an error, not an allocation.
+fn decompress(code: u8, payload: &[u8], limit: usize) -> std::result::Result<Vec<u8>, String> {
+    match code {
+        COMPRESSION_ZSTD => zstd::bulk::decompress(payload, limit).map_err(|e| e.to_string()),
+        COMPRESSION_LZ4 => {
+            let mut out = vec![0u8; limit];
+            let n =
+                lz4_flex::block::decompress_into(payload, &mut out).map_err(|e| e.to_string())?;
+            out.truncate(n);
+            Ok(out)
+        }
+        COMPRESSION_GZIP => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(payload)
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| e.to_string())?;
+            if out.len() > limit {
+                return Err(format!("expands beyond the recorded {limit} bytes"));
+            }
+            Ok(out)
+        }
+        _ => Err(format!("unknown compression {code}")),
+    }
+}
+
+fn cipher_name(code: u8) -> &'static str {
+    match Cipher::from_code(code) {
+        Some(c) => c.name(),
+        None if code == CIPHER_NONE => "none",
+        None => "unknown",
+    }
+}
+
+/// Unframes a stored chunk of a plain vault written without compression.
+pub fn decode(frame: Bytes, what: &str) -> Result<Bytes> {
+    Codec::plain().open(frame, CHUNK_PURPOSE, &[], MAX_DECODED, what)
+}
+
+/// The stored size of a plain, uncompressed frame holding `plain_len` bytes.
 pub fn framed_len(plain_len: u64) -> u64 {
     plain_len + HEADER_LEN as u64
 }

@@ -23,6 +23,10 @@ pub struct ChunkRef {
     pub size: u64,
     /// The chunk's id.
     pub id: ChunkId,
+    /// The chunk's stored (framed) size when this version was written; frames vary with
+    /// compression and encryption, so `verify` checks sizes against this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<u64>,
 }
 
 /// One immutable version of a named object.
@@ -156,11 +160,13 @@ mod tests {
                     offset: 0,
                     size: 4,
                     id: ChunkId::of(b"x"),
+                    stored: None,
                 },
                 ChunkRef {
                     offset: 4,
                     size: 6,
                     id: ChunkId::of(b"y"),
+                    stored: Some(13),
                 },
             ],
         }

@@ -5,6 +5,8 @@
 
 pub mod chunker;
 pub mod codec;
+pub mod crypto;
+pub mod keys;
 pub mod layout;
 pub mod locks;
 pub mod manifest;
@@ -22,6 +24,9 @@ use tokio::sync::OnceCell;
 use crate::backend::{BackendExt, DynBackend, PutMode};
 use crate::error::{Error, ErrorKind, Result};
 use chunker::ChunkerConfig;
+use codec::{Codec, CompressionConfig};
+use crypto::{Cipher, EncryptionHeader, KeyBytes, KeySlot, VaultKeys};
+use keys::KeyProvider;
 use layout::{ChunkId, DESCRIPTOR_KEY, ObjectRef};
 use manifest::Manifest;
 
@@ -40,8 +45,8 @@ pub struct Descriptor {
     /// The chunker used when a profile does not choose one.
     pub chunker: ChunkerConfig,
     /// Encryption header; `None` for a plain vault.
-    #[serde(default)]
-    pub encryption: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionHeader>,
     /// When the vault was created.
     #[serde(with = "crate::time::serde_time")]
     pub created_at: SystemTime,
@@ -80,8 +85,52 @@ pub struct StoreStats {
 pub enum ChunkWrite {
     /// The chunk was uploaded; the value is the stored (framed) size.
     Uploaded(u64),
-    /// The vault already held the chunk.
-    Existed,
+    /// The vault already held the chunk; the value is its stored size.
+    Existed(u64),
+}
+
+impl ChunkWrite {
+    /// The chunk's stored (framed) size.
+    pub fn stored(self) -> u64 {
+        match self {
+            ChunkWrite::Uploaded(n) | ChunkWrite::Existed(n) => n,
+        }
+    }
+}
+
+/// How a profile asks for a vault to be opened or created.
+#[derive(Debug, Clone)]
+pub struct VaultOptions {
+    /// Compression of chunks written from now on.
+    pub compression: CompressionConfig,
+    /// Encryption: the cipher the profile expects and the key that opens the vault.
+    pub encryption: Option<EncryptionOptions>,
+}
+
+impl Default for VaultOptions {
+    fn default() -> Self {
+        Self {
+            compression: CompressionConfig::NONE,
+            encryption: None,
+        }
+    }
+}
+
+/// The encryption a profile asks for.
+#[derive(Debug, Clone)]
+pub struct EncryptionOptions {
+    /// The AEAD.
+    pub cipher: Cipher,
+    /// The key.
+    pub key: Arc<dyn KeyProvider>,
+}
+
+/// The key material of an open encrypted vault.
+#[derive(Debug)]
+struct Unlocked {
+    vault_key: KeyBytes,
+    /// The slot the vault was opened through.
+    slot: String,
 }
 
 /// An open vault: a backend holding a valid descriptor.
@@ -89,17 +138,27 @@ pub enum ChunkWrite {
 pub struct Vault {
     backend: DynBackend,
     descriptor: Descriptor,
+    codec: Codec,
+    unlocked: Option<Unlocked>,
     counters: Counters,
-    /// Chunks stored or found during this session; concurrent writers of the same chunk share one
-    /// upload, and a failed upload leaves the cell empty so the next writer tries again.
-    known: Mutex<HashMap<ChunkId, Arc<OnceCell<()>>>>,
+    /// Chunks stored or found during this session, with their stored size; concurrent writers of
+    /// the same chunk share one upload, and a failed upload leaves the cell empty so the next
+    /// writer tries again.
+    known: Mutex<HashMap<ChunkId, Arc<OnceCell<u64>>>>,
     /// The lock this process holds on the vault, checked before every commit and removal.
     held: Mutex<Option<Arc<locks::LockState>>>,
 }
 
 impl Vault {
-    /// Opens the vault on `backend`, or fails with `NotFound` when it holds none.
+    /// Opens the plain vault on `backend`, or fails with `NotFound` when it holds none.
     pub async fn open(backend: DynBackend) -> Result<Self> {
+        Self::open_with(backend, &VaultOptions::default()).await
+    }
+
+    /// Opens the vault on `backend` as `options` ask, unlocking it when it is encrypted; fails
+    /// with `NotFound` when it holds none, and with a clear error when the vault's encryption
+    /// and the options disagree or the key opens none of its slots.
+    pub async fn open_with(backend: DynBackend, options: &VaultOptions) -> Result<Self> {
         let raw = backend.get(DESCRIPTOR_KEY).await.map_err(|e| {
             if e.kind() == ErrorKind::NotFound {
                 Error::new(
@@ -110,44 +169,212 @@ impl Vault {
                 e
             }
         })?;
-        let descriptor = parse_descriptor(&raw, &backend.to_string())?;
-        Ok(Self::with(backend, descriptor))
+        let location = backend.to_string();
+        let descriptor = parse_descriptor(&raw, &location)?;
+        let unlocked = match (&descriptor.encryption, &options.encryption) {
+            (None, None) => None,
+            (Some(header), None) => {
+                return Err(Error::config(format!(
+                    "vault at {location} is encrypted ({}), but the profile has no `encryption` section to open it",
+                    header.algorithm
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(Error::config(format!(
+                    "vault at {location} is not encrypted, but the profile asks for encryption; use a profile without `encryption` for it, or create an encrypted vault elsewhere"
+                )));
+            }
+            (Some(header), Some(enc)) => {
+                if header.algorithm != enc.cipher {
+                    return Err(Error::config(format!(
+                        "vault at {location} is encrypted with {}, but the profile says {}",
+                        header.algorithm, enc.cipher
+                    )));
+                }
+                Some(unlock(header, &descriptor.vault_id, enc.key.as_ref(), &location).await?)
+            }
+        };
+        Ok(Self::with(backend, descriptor, options, unlocked))
     }
 
-    /// Creates a vault on `backend` with `chunker` as its default, or opens the one already
+    /// Creates a plain vault on `backend` with `chunker` as its default, or opens the one already
     /// there; the flag says whether it was created.
     pub async fn init(backend: DynBackend, chunker: ChunkerConfig) -> Result<(Self, bool)> {
+        Self::init_with(backend, chunker, &VaultOptions::default()).await
+    }
+
+    /// Creates a vault on `backend` with `chunker` as its default and the encryption `options`
+    /// ask for, or opens the one already there; the flag says whether it was created.
+    pub async fn init_with(
+        backend: DynBackend,
+        chunker: ChunkerConfig,
+        options: &VaultOptions,
+    ) -> Result<(Self, bool)> {
         chunker.validate()?;
+        if backend.exists(DESCRIPTOR_KEY).await? {
+            return Ok((Self::open_with(backend, options).await?, false));
+        }
+        let vault_id = hex::encode(rand::random::<[u8; 16]>());
+        let (encryption, unlocked) = match &options.encryption {
+            None => (None, None),
+            Some(enc) => {
+                let (vault_key, slot) = enc.key.generate(&vault_id).await?;
+                let header = EncryptionHeader {
+                    algorithm: enc.cipher,
+                    chunk_id: "hmac-sha256".into(),
+                    slots: vec![slot.clone()],
+                };
+                let unlocked = Unlocked {
+                    vault_key,
+                    slot: slot.id,
+                };
+                (Some(header), Some(unlocked))
+            }
+        };
         let descriptor = Descriptor {
             format: VAULT_FORMAT,
-            vault_id: hex::encode(rand::random::<[u8; 16]>()),
+            vault_id,
             hash: "sha256".into(),
             chunker,
-            encryption: None,
+            encryption,
             created_at: crate::time::now_millis(),
         };
-        let bytes = serde_json::to_vec_pretty(&descriptor)
-            .expect("a descriptor always serializes: it holds only strings and numbers");
         match backend
-            .put(DESCRIPTOR_KEY, Bytes::from(bytes), PutMode::CreateOnly)
+            .put(
+                DESCRIPTOR_KEY,
+                descriptor_bytes(&descriptor),
+                PutMode::CreateOnly,
+            )
             .await
         {
-            Ok(()) => Ok((Self::with(backend, descriptor), true)),
-            Err(e) if e.kind() == ErrorKind::Conflict => Ok((Self::open(backend).await?, false)),
+            Ok(()) => Ok((Self::with(backend, descriptor, options, unlocked), true)),
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                Ok((Self::open_with(backend, options).await?, false))
+            }
             Err(e) => Err(e),
         }
     }
 
-    fn with(backend: DynBackend, descriptor: Descriptor) -> Self {
+    fn with(
+        backend: DynBackend,
+        descriptor: Descriptor,
+        options: &VaultOptions,
+        unlocked: Option<Unlocked>,
+    ) -> Self {
+        let keys = match (&descriptor.encryption, &unlocked) {
+            (Some(header), Some(u)) => Some(Arc::new(VaultKeys::derive(
+                header.algorithm,
+                &u.vault_key,
+                &descriptor.vault_id,
+            ))),
+            _ => None,
+        };
         Self {
             backend,
+            codec: Codec::new(options.compression, keys),
             descriptor,
+            unlocked,
             counters: Counters::default(),
             known: Mutex::new(HashMap::new()),
             held: Mutex::new(None),
         }
     }
 
+    /// The codec of this vault (chunk ids, frames).
+    pub fn codec(&self) -> &Codec {
+        &self.codec
+    }
+
+    /// The key slot this vault was opened through, if it is encrypted.
+    pub fn opened_slot(&self) -> Option<&str> {
+        self.unlocked.as_ref().map(|u| u.slot.as_str())
+    }
+
+    /// Wraps the vault key under `key` as a new slot, stores the descriptor, then checks the new
+    /// slot by reading the descriptor back and opening it with `key`. Hold the exclusive lock.
+    pub async fn add_key(&mut self, key: &dyn KeyProvider) -> Result<KeySlot> {
+        self.check_lock()?;
+        let location = self.backend.to_string();
+        let unlocked = self
+            .unlocked
+            .as_ref()
+            .ok_or_else(|| not_encrypted(&location))?;
+        let slot = key
+            .wrap(&unlocked.vault_key, &self.descriptor.vault_id)
+            .await?;
+        let mut descriptor = self.descriptor.clone();
+        let header = descriptor
+            .encryption
+            .as_mut()
+            .ok_or_else(|| not_encrypted(&location))?;
+        header.slots.push(slot.clone());
+        self.backend
+            .put(
+                DESCRIPTOR_KEY,
+                descriptor_bytes(&descriptor),
+                PutMode::Overwrite,
+            )
+            .await?;
+        self.descriptor = descriptor;
+        // Reopen through the new slot alone before anyone relies on it.
+        let raw = self.backend.get(DESCRIPTOR_KEY).await?;
+        let stored = parse_descriptor(&raw, &location)?;
+        let reread = stored
+            .encryption
+            .as_ref()
+            .and_then(|h| h.slots.iter().find(|s| s.id == slot.id))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::BackendError,
+                    format!(
+                        "the new key slot {} did not read back from {location}",
+                        slot.id
+                    ),
+                )
+            })?;
+        let reopened = key.unwrap(reread, &stored.vault_id).await?;
+        if reopened.as_ref() != Some(&unlocked.vault_key) {
+            return Err(Error::new(
+                ErrorKind::IntegrityCheckFailed,
+                format!(
+                    "the new key slot {} does not open the vault at {location}",
+                    slot.id
+                ),
+            ));
+        }
+        Ok(slot)
+    }
+
+    /// Removes key slot `id`; the last slot is never removed. Hold the exclusive lock.
+    pub async fn remove_key(&mut self, id: &str) -> Result<KeySlot> {
+        self.check_lock()?;
+        let location = self.backend.to_string();
+        let mut descriptor = self.descriptor.clone();
+        let header = descriptor
+            .encryption
+            .as_mut()
+            .ok_or_else(|| not_encrypted(&location))?;
+        let at = header
+            .slots
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or_else(|| Error::not_found(format!("key slot {id} in the vault at {location}")))?;
+        if header.slots.len() == 1 {
+            return Err(Error::config(format!(
+                "key slot {id} is the only key of the vault at {location}; add another key first"
+            )));
+        }
+        let removed = header.slots.remove(at);
+        self.backend
+            .put(
+                DESCRIPTOR_KEY,
+                descriptor_bytes(&descriptor),
+                PutMode::Overwrite,
+            )
+            .await?;
+        self.descriptor = descriptor;
+        Ok(removed)
+    }
     /// The backend stack under this vault.
     pub fn backend(&self) -> &DynBackend {
         &self.backend
@@ -171,41 +398,51 @@ impl Vault {
         }
     }
 
-    /// Stores the chunk `id` unless the vault already has it.
+    /// Stores the chunk `id` unless the vault already has it; compression and sealing run on
+    /// the blocking pool, and only for chunks that are uploaded.
     pub async fn put_chunk(&self, id: ChunkId, chunk: &codec::PlainChunk) -> Result<ChunkWrite> {
         let cell = {
             let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(known.entry(id).or_default())
         };
-        let mut uploaded = None;
-        cell.get_or_try_init(|| async {
-            let key = id.key();
-            if !self.backend.exists(&key).await? {
-                let frame = chunk.frame();
+        let mut uploaded = false;
+        let stored = *cell
+            .get_or_try_init(|| async {
+                let key = id.key();
+                match self.backend.head(&key).await {
+                    Ok(meta) => return Ok(meta.size),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+                let (codec, plain) = (self.codec.clone(), chunk.clone());
+                let frame = tokio::task::spawn_blocking(move || codec.encode_chunk(id, &plain))
+                    .await
+                    .map_err(|e| {
+                        Error::new(
+                            ErrorKind::BackendError,
+                            format!("chunk encode task failed: {e}"),
+                        )
+                    })?;
                 let stored = frame.len() as u64;
                 self.backend.put(&key, frame, PutMode::Overwrite).await?;
                 tracing::debug!("stored chunk {id} ({stored} bytes)");
-                uploaded = Some(stored);
-            }
-            Ok::<(), Error>(())
-        })
-        .await?;
+                uploaded = true;
+                Ok::<u64, Error>(stored)
+            })
+            .await?;
         let c = &self.counters;
-        Ok(match uploaded {
-            Some(stored) => {
-                c.chunks_uploaded.fetch_add(1, Ordering::Relaxed);
-                ChunkWrite::Uploaded(stored)
-            }
-            None => {
-                c.chunks_deduplicated.fetch_add(1, Ordering::Relaxed);
-                c.deduplicated_bytes
-                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                ChunkWrite::Existed
-            }
+        Ok(if uploaded {
+            c.chunks_uploaded.fetch_add(1, Ordering::Relaxed);
+            ChunkWrite::Uploaded(stored)
+        } else {
+            c.chunks_deduplicated.fetch_add(1, Ordering::Relaxed);
+            c.deduplicated_bytes
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            ChunkWrite::Existed(stored)
         })
     }
 
-    /// Reads chunk `id`, checks its frame, length and hash, and returns its plaintext.
+    /// Reads chunk `id`, checks its frame, length and id, and returns its plaintext.
     pub async fn get_chunk(&self, id: ChunkId, size: u64) -> Result<Bytes> {
         let frame = self.backend.get(&id.key()).await.map_err(|e| {
             if e.kind() == ErrorKind::NotFound {
@@ -217,16 +454,17 @@ impl Vault {
         self.counters
             .chunks_downloaded
             .fetch_add(1, Ordering::Relaxed);
+        let codec = self.codec.clone();
         let checked = tokio::task::spawn_blocking(move || -> Result<Bytes> {
             let what = format!("chunk {id}");
-            let plain = codec::decode(frame, &what)?;
+            let plain = codec.decode_chunk(id, frame, size)?;
             if plain.len() as u64 != size {
                 return Err(Error::integrity(
                     &what,
                     format!("{} bytes where the manifest says {size}", plain.len()),
                 ));
             }
-            if ChunkId::of(&plain) != id {
+            if codec.chunk_id(&plain) != id {
                 return Err(Error::integrity(&what, "content does not match its id"));
             }
             Ok(plain)
@@ -271,25 +509,24 @@ impl Vault {
     pub async fn commit(&self, manifest: &Manifest) -> Result<()> {
         self.check_lock()?;
         let key = layout::manifest_key(&manifest.name, &manifest.version);
-        self.backend
-            .put(&key, Bytes::from(manifest.to_bytes()), PutMode::CreateOnly)
-            .await
+        let stored = self.codec.encode_manifest(&key, manifest.to_bytes());
+        self.backend.put(&key, stored, PutMode::CreateOnly).await
     }
 
     /// Reads the manifest of `name@version`.
     pub async fn manifest(&self, name: &str, version: &str) -> Result<Manifest> {
-        let raw = self
-            .backend
-            .get(&layout::manifest_key(name, version))
-            .await
-            .map_err(|e| {
-                if e.kind() == ErrorKind::NotFound {
-                    Error::not_found(format!("{name}@{version}"))
-                } else {
-                    e
-                }
-            })?;
-        Manifest::from_bytes(&raw, name, version)
+        let key = layout::manifest_key(name, version);
+        let raw = self.backend.get(&key).await.map_err(|e| {
+            if e.kind() == ErrorKind::NotFound {
+                Error::not_found(format!("{name}@{version}"))
+            } else {
+                e
+            }
+        })?;
+        let json = self
+            .codec
+            .decode_manifest(&key, raw, &format!("manifest {name}@{version}"))?;
+        Manifest::from_bytes(&json, name, version)
     }
 
     /// The versions of `name`, oldest first (empty when the name has none).
@@ -406,13 +643,51 @@ fn parse_descriptor(raw: &[u8], location: &str) -> Result<Descriptor> {
             d.hash
         )));
     }
-    if d.encryption.is_some() {
+    if let Some(header) = &d.encryption
+        && header.chunk_id != "hmac-sha256"
+    {
         return Err(Error::config(format!(
-            "vault at {location} is encrypted; encryption is not supported yet by this ldv"
+            "vault at {location} makes chunk ids with {:?}, which this ldv does not support",
+            header.chunk_id
         )));
     }
     d.chunker.validate()?;
     Ok(d)
+}
+
+fn descriptor_bytes(descriptor: &Descriptor) -> Bytes {
+    Bytes::from(
+        serde_json::to_vec_pretty(descriptor)
+            .expect("a descriptor always serializes: it holds only strings and numbers"),
+    )
+}
+
+fn not_encrypted(location: &str) -> Error {
+    Error::config(format!(
+        "vault at {location} is not encrypted; it has no keys"
+    ))
+}
+
+/// Finds the vault key in the first slot `key` opens.
+async fn unlock(
+    header: &EncryptionHeader,
+    vault_id: &str,
+    key: &dyn KeyProvider,
+    location: &str,
+) -> Result<Unlocked> {
+    for slot in &header.slots {
+        if let Some(vault_key) = key.unwrap(slot, vault_id).await? {
+            tracing::debug!(
+                "opened the vault at {location} through key slot {}",
+                slot.id
+            );
+            return Ok(Unlocked {
+                vault_key,
+                slot: slot.id.clone(),
+            });
+        }
+    }
+    Err(crypto::wrong_key(location, &key.describe()))
 }
 
 #[cfg(test)]
@@ -451,7 +726,7 @@ mod tests {
         ));
         assert_eq!(
             vault.put_chunk(id, &chunk).await.unwrap(),
-            ChunkWrite::Existed
+            ChunkWrite::Existed(data.len() as u64 + codec::HEADER_LEN as u64)
         );
         assert_eq!(vault.get_chunk(id, data.len() as u64).await.unwrap(), data);
         let mut damaged = backend.get(&id.key()).await.unwrap().to_vec();
@@ -463,5 +738,113 @@ mod tests {
         let err = vault.get_chunk(id, data.len() as u64).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::IntegrityCheckFailed);
         assert_eq!(vault.stats().integrity_checks_failed, 1);
+    }
+
+    fn encrypted(key: Arc<dyn KeyProvider>, compression: CompressionConfig) -> VaultOptions {
+        VaultOptions {
+            compression,
+            encryption: Some(EncryptionOptions {
+                cipher: Cipher::Aes256Gcm,
+                key,
+            }),
+        }
+    }
+
+    fn raw(byte: u8) -> Arc<dyn KeyProvider> {
+        Arc::new(keys::RawKey::new(KeyBytes::new([byte; 32]), "test"))
+    }
+
+    #[tokio::test]
+    async fn encrypted_vaults_need_their_key_and_a_matching_profile() {
+        let backend: DynBackend = Arc::new(MemoryBackend::new());
+        let zstd = CompressionConfig {
+            algorithm: codec::Algorithm::Zstd,
+            level: 3,
+            min_size: 0,
+        };
+        let (vault, created) = Vault::init_with(
+            Arc::clone(&backend),
+            ChunkerConfig::default(),
+            &encrypted(raw(1), zstd),
+        )
+        .await
+        .unwrap();
+        assert!(created);
+        let data = Bytes::from(b"secret text ".repeat(1000));
+        let id = vault.codec().chunk_id(&data);
+        assert_ne!(id, ChunkId::of(&data), "chunk ids are keyed");
+        let write = vault
+            .put_chunk(id, &codec::PlainChunk::copy_from(&data))
+            .await
+            .unwrap();
+        assert!(write.stored() < data.len() as u64 / 10, "{write:?}");
+        let stored = backend.get(&id.key()).await.unwrap();
+        assert!(!stored.windows(6).any(|w| w == b"secret"));
+        assert_eq!(vault.get_chunk(id, data.len() as u64).await.unwrap(), data);
+
+        let e = Vault::open_with(Arc::clone(&backend), &encrypted(raw(2), zstd))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        let e = Vault::open(Arc::clone(&backend)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConfigurationError);
+        assert!(e.message().contains("is encrypted"), "{e}");
+        let mut chacha = encrypted(raw(1), zstd);
+        chacha.encryption.as_mut().unwrap().cipher = Cipher::ChaCha20Poly1305;
+        let e = Vault::open_with(Arc::clone(&backend), &chacha)
+            .await
+            .unwrap_err();
+        assert!(e.message().contains("encrypted with aes-256-gcm"), "{e}");
+
+        let plain: DynBackend = Arc::new(MemoryBackend::new());
+        Vault::init(Arc::clone(&plain), ChunkerConfig::default())
+            .await
+            .unwrap();
+        let e = Vault::open_with(plain, &encrypted(raw(1), zstd))
+            .await
+            .unwrap_err();
+        assert!(e.message().contains("is not encrypted"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn keys_are_added_and_removed_without_touching_data() {
+        let backend: DynBackend = Arc::new(MemoryBackend::new());
+        let none = CompressionConfig::NONE;
+        let (mut vault, _) = Vault::init_with(
+            Arc::clone(&backend),
+            ChunkerConfig::default(),
+            &encrypted(raw(1), none),
+        )
+        .await
+        .unwrap();
+        let data = Bytes::from_static(b"kept across key changes");
+        let id = vault.codec().chunk_id(&data);
+        vault
+            .put_chunk(id, &codec::PlainChunk::copy_from(&data))
+            .await
+            .unwrap();
+        let first = vault.opened_slot().unwrap().to_owned();
+        let added = vault.add_key(raw(2).as_ref()).await.unwrap();
+        let e = vault.remove_key("nope").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        vault.remove_key(&first).await.unwrap();
+        let e = vault.remove_key(&added.id).await.unwrap_err();
+        assert!(e.message().contains("only key"), "{e}");
+
+        assert_eq!(
+            Vault::open_with(Arc::clone(&backend), &encrypted(raw(1), none))
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::PermissionDenied
+        );
+        let reopened = Vault::open_with(Arc::clone(&backend), &encrypted(raw(2), none))
+            .await
+            .unwrap();
+        assert_eq!(reopened.opened_slot(), Some(added.id.as_str()));
+        assert_eq!(
+            reopened.get_chunk(id, data.len() as u64).await.unwrap(),
+            data
+        );
     }
 }

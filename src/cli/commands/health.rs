@@ -7,7 +7,7 @@ use crate::ops::info;
 /// Runs `ldv health`: 0 when the backend answers and holds a readable vault.
 pub async fn run(ctx: &Ctx) -> anyhow::Result<u8> {
     let stack = ctx.stack().await?;
-    let h = info::health(stack.backend).await?;
+    let h = info::health(stack.backend, &ctx.vault_options(false).await?).await?;
     if ctx.settings.output.json {
         output::json(&h)?;
     } else if !ctx.settings.output.quiet {

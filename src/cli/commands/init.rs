@@ -128,7 +128,8 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<u8> {
     };
     let stack = ctx.stack_for(&backend_config).await?;
     let shown = stack.backend.to_string();
-    let (vault, created) = Vault::init(Arc::clone(&stack.backend), chunker).await?;
+    let options = ctx.vault_options(true).await?;
+    let (vault, created) = Vault::init_with(Arc::clone(&stack.backend), chunker, &options).await?;
     if let Some(name) = &profile {
         save_profile(
             &s.config_path,
@@ -147,8 +148,16 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<u8> {
             "config": profile.as_ref().map(|_| s.config_path.display().to_string()),
         }))?;
     } else if !s.output.quiet {
+        let encryption = match &d.encryption {
+            Some(h) => format!(
+                ", encrypted with {} (key slot {})",
+                h.algorithm,
+                vault.opened_slot().unwrap_or("?")
+            ),
+            None => String::new(),
+        };
         output::line(format!(
-            "{} vault at {shown} (format {}, chunking {})",
+            "{} vault at {shown} (format {}, chunking {}{encryption})",
             if created { "created" } else { "found existing" },
             d.format,
             d.chunker

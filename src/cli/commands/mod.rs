@@ -8,6 +8,7 @@ pub mod gc;
 pub mod get;
 pub mod health;
 pub mod init;
+pub mod key;
 pub mod ls;
 pub mod put;
 pub mod rm;
