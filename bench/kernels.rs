@@ -1,8 +1,9 @@
 //! Criterion benchmarks of the per-byte kernels of put and get, each over 64 MiB held in memory so
 //! that no disk or backend is measured: SHA-256 (`ChunkId::of`), the `Chunker` (CDC at several
 //! averages and fixed 4 MiB, on random and on text-like data, with FastCDC's own iterator as a
-//! no-copy reference) and frame decoding. Run with `cargo bench --bench kernels`; see
-//! `bench/README.md` for results.
+//! no-copy reference), frame decoding, and every compression × cipher combination of the codec
+//! (encode and decode of a 4 MiB chunk, random and text-like). Run with
+//! `cargo bench --bench kernels`; see `bench/README.md` for results.
 
 #[path = "common.rs"]
 mod common;
@@ -13,7 +14,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fastcdc::v2020::FastCDC;
 use ldv::store::chunker::{Chunker, ChunkerConfig};
-use ldv::store::codec::{self, PlainChunk};
+use ldv::store::codec::{self, Algorithm, Codec, CompressionConfig, PlainChunk};
+use ldv::store::crypto::{Cipher, KeyBytes, VaultKeys};
 use ldv::store::layout::ChunkId;
 
 use common::{cdc, random_bytes, size_label};
@@ -182,6 +184,64 @@ fn decode(c: &mut Criterion) {
     g.finish();
 }
 
+/// Encode (compress, seal) and decode (open, decompress) of one 4 MiB chunk for every
+/// compression × cipher combination, plus the keyed chunk id of encrypted vaults.
+fn codecs(c: &mut Criterion) {
+    let inputs = [
+        ("random", random_bytes(FRAME, 5)),
+        ("text", text_bytes(FRAME, 6)),
+    ];
+    let mut g = c.benchmark_group("codec");
+    g.throughput(Throughput::Bytes(FRAME as u64));
+    let keys = |cipher| {
+        Some(std::sync::Arc::new(VaultKeys::derive(
+            cipher,
+            &KeyBytes::new([9; 32]),
+            "bench",
+        )))
+    };
+    let id_keys = keys(Cipher::Aes256Gcm).expect("keys");
+    g.bench_function("hmac-chunk-id/random", |b| {
+        b.iter(|| id_keys.chunk_id(black_box(&inputs[0].1)))
+    });
+    for algorithm in [
+        Algorithm::None,
+        Algorithm::Lz4,
+        Algorithm::Zstd,
+        Algorithm::Gzip,
+    ] {
+        let compression = CompressionConfig {
+            algorithm,
+            level: algorithm.default_level(),
+            min_size: CompressionConfig::DEFAULT_MIN_SIZE,
+        };
+        for (cipher_name, cipher) in [
+            ("plain", None),
+            ("aes", Some(Cipher::Aes256Gcm)),
+            ("chacha", Some(Cipher::ChaCha20Poly1305)),
+        ] {
+            let codec = Codec::new(compression, cipher.and_then(keys));
+            for (kind, data) in &inputs {
+                let chunk = PlainChunk::copy_from(data);
+                let id = codec.chunk_id(data);
+                let label = format!("{}+{cipher_name}/{kind}", algorithm.name());
+                g.bench_function(format!("encode/{label}"), |b| {
+                    b.iter(|| codec.encode_chunk(id, black_box(&chunk)))
+                });
+                let frame = codec.encode_chunk(id, &chunk);
+                g.bench_function(format!("decode/{label}"), |b| {
+                    b.iter(|| {
+                        codec
+                            .decode_chunk(id, black_box(frame.clone()), FRAME as u64)
+                            .expect("a valid frame")
+                    })
+                });
+            }
+        }
+    }
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(10)
@@ -192,6 +252,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = kernels;
     config = config();
-    targets = sha256, chunker, decode
+    targets = sha256, chunker, decode, codecs
 }
 criterion_main!(kernels);

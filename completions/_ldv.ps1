@@ -52,6 +52,7 @@ Register-ArgumentCompleter -Native -CommandName 'ldv' -ScriptBlock {
             [CompletionResult]::new('chunk', 'chunk', [CompletionResultType]::ParameterValue, 'Show how a file would be chunked and what a put would upload, without uploading')
             [CompletionResult]::new('gc', 'gc', [CompletionResultType]::ParameterValue, 'Delete chunks no version references (after a grace period)')
             [CompletionResult]::new('unlock', 'unlock', [CompletionResultType]::ParameterValue, 'Remove stale vault locks (or all locks with --all)')
+            [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Manage the keys of an encrypted vault (re-wraps the vault key; data is never re-encrypted)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -314,6 +315,144 @@ Register-ArgumentCompleter -Native -CommandName 'ldv' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'ldv;key' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use from the config file')
+            [CompletionResult]::new('--vault', '--vault', [CompletionResultType]::ParameterName, 'Vault location, overriding the profile: file:///path (or a plain path)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Chunks (and small files) in flight at once [default: profile, else 8]')
+            [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Chunks (and small files) in flight at once [default: profile, else 8]')
+            [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'How long to wait for a vault lock held by another process before giving up (exit 8)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never show progress bars')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)')
+            [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Print the store and backend counters on stderr when done')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the key slots of the vault')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a key that opens the vault (asked on the terminal unless a source is given)')
+            [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Replace the key that opened the vault with a new one')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a key slot (never the last one)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'ldv;key;list' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use from the config file')
+            [CompletionResult]::new('--vault', '--vault', [CompletionResultType]::ParameterName, 'Vault location, overriding the profile: file:///path (or a plain path)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Chunks (and small files) in flight at once [default: profile, else 8]')
+            [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Chunks (and small files) in flight at once [default: profile, else 8]')
+            [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'How long to wait for a vault lock held by another process before giving up (exit 8)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never show progress bars')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)')
+            [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Print the store and backend counters on stderr when done')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'ldv;key;add' {
+            [CompletionResult]::new('--from-env', '--from-env', [CompletionResultType]::ParameterName, 'Read the new passphrase (or, with --raw, a 256-bit key) from this environment variable')
+            [CompletionResult]::new('--kms', '--kms', [CompletionResultType]::ParameterName, 'Wrap the vault key with this AWS KMS key (id, ARN or alias)')
+            [CompletionResult]::new('--kms-region', '--kms-region', [CompletionResultType]::ParameterName, 'With --kms: the key''s region')
+            [CompletionResult]::new('--kms-endpoint', '--kms-endpoint', [CompletionResultType]::ParameterName, 'With --kms: the KMS endpoint URL')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use from the config file')
+            [CompletionResult]::new('--vault', '--vault', [CompletionResultType]::ParameterName, 'Vault location, overriding the profile: file:///path (or a plain path)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Chunks (and small files) in flight at once [default: profile, else 8]')
+            [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Chunks (and small files) in flight at once [default: profile, else 8]')
+            [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'How long to wait for a vault lock held by another process before giving up (exit 8)')
+            [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'With --from-env: the variable holds a raw key (64 hex digits or base64 of 32 bytes)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never show progress bars')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)')
+            [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Print the store and backend counters on stderr when done')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'ldv;key;passwd' {
+            [CompletionResult]::new('--from-env', '--from-env', [CompletionResultType]::ParameterName, 'Read the new passphrase (or, with --raw, a 256-bit key) from this environment variable')
+            [CompletionResult]::new('--kms', '--kms', [CompletionResultType]::ParameterName, 'Wrap the vault key with this AWS KMS key (id, ARN or alias)')
+            [CompletionResult]::new('--kms-region', '--kms-region', [CompletionResultType]::ParameterName, 'With --kms: the key''s region')
+            [CompletionResult]::new('--kms-endpoint', '--kms-endpoint', [CompletionResultType]::ParameterName, 'With --kms: the KMS endpoint URL')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use from the config file')
+            [CompletionResult]::new('--vault', '--vault', [CompletionResultType]::ParameterName, 'Vault location, overriding the profile: file:///path (or a plain path)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Chunks (and small files) in flight at once [default: profile, else 8]')
+            [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Chunks (and small files) in flight at once [default: profile, else 8]')
+            [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'How long to wait for a vault lock held by another process before giving up (exit 8)')
+            [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'With --from-env: the variable holds a raw key (64 hex digits or base64 of 32 bytes)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never show progress bars')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)')
+            [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Print the store and backend counters on stderr when done')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'ldv;key;remove' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use from the config file')
+            [CompletionResult]::new('--vault', '--vault', [CompletionResultType]::ParameterName, 'Vault location, overriding the profile: file:///path (or a plain path)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Chunks (and small files) in flight at once [default: profile, else 8]')
+            [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Chunks (and small files) in flight at once [default: profile, else 8]')
+            [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'How long to wait for a vault lock held by another process before giving up (exit 8)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never show progress bars')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)')
+            [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Print the store and backend counters on stderr when done')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'ldv;key;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the key slots of the vault')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a key that opens the vault (asked on the terminal unless a source is given)')
+            [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Replace the key that opened the vault with a new one')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a key slot (never the last one)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'ldv;key;help;list' {
+            break
+        }
+        'ldv;key;help;add' {
+            break
+        }
+        'ldv;key;help;passwd' {
+            break
+        }
+        'ldv;key;help;remove' {
+            break
+        }
+        'ldv;key;help;help' {
+            break
+        }
         'ldv;completions' {
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use from the config file')
             [CompletionResult]::new('--vault', '--vault', [CompletionResultType]::ParameterName, 'Vault location, overriding the profile: file:///path (or a plain path)')
@@ -347,6 +486,7 @@ Register-ArgumentCompleter -Native -CommandName 'ldv' -ScriptBlock {
             [CompletionResult]::new('chunk', 'chunk', [CompletionResultType]::ParameterValue, 'Show how a file would be chunked and what a put would upload, without uploading')
             [CompletionResult]::new('gc', 'gc', [CompletionResultType]::ParameterValue, 'Delete chunks no version references (after a grace period)')
             [CompletionResult]::new('unlock', 'unlock', [CompletionResultType]::ParameterValue, 'Remove stale vault locks (or all locks with --all)')
+            [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Manage the keys of an encrypted vault (re-wraps the vault key; data is never re-encrypted)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -385,6 +525,25 @@ Register-ArgumentCompleter -Native -CommandName 'ldv' -ScriptBlock {
             break
         }
         'ldv;help;unlock' {
+            break
+        }
+        'ldv;help;key' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the key slots of the vault')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Add a key that opens the vault (asked on the terminal unless a source is given)')
+            [CompletionResult]::new('passwd', 'passwd', [CompletionResultType]::ParameterValue, 'Replace the key that opened the vault with a new one')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a key slot (never the last one)')
+            break
+        }
+        'ldv;help;key;list' {
+            break
+        }
+        'ldv;help;key;add' {
+            break
+        }
+        'ldv;help;key;passwd' {
+            break
+        }
+        'ldv;help;key;remove' {
             break
         }
         'ldv;help;completions' {

@@ -49,6 +49,7 @@ complete -c ldv -n "__fish_ldv_needs_command" -f -a "verify" -d 'Audit the vault
 complete -c ldv -n "__fish_ldv_needs_command" -f -a "chunk" -d 'Show how a file would be chunked and what a put would upload, without uploading'
 complete -c ldv -n "__fish_ldv_needs_command" -f -a "gc" -d 'Delete chunks no version references (after a grace period)'
 complete -c ldv -n "__fish_ldv_needs_command" -f -a "unlock" -d 'Remove stale vault locks (or all locks with --all)'
+complete -c ldv -n "__fish_ldv_needs_command" -f -a "key" -d 'Manage the keys of an encrypted vault (re-wraps the vault key; data is never re-encrypted)'
 complete -c ldv -n "__fish_ldv_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c ldv -n "__fish_ldv_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ldv -n "__fish_ldv_using_subcommand init" -l chunking -d 'Default chunking of the new vault [default: profile, else cdc]' -r -f -a "cdc\t'Content-defined (FastCDC; min 1 MiB, avg 4 MiB, max 16 MiB)'
@@ -211,6 +212,86 @@ complete -c ldv -n "__fish_ldv_using_subcommand unlock" -l no-progress -d 'Never
 complete -c ldv -n "__fish_ldv_using_subcommand unlock" -s y -l yes -d 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)'
 complete -c ldv -n "__fish_ldv_using_subcommand unlock" -l stats -d 'Print the store and backend counters on stderr when done'
 complete -c ldv -n "__fish_ldv_using_subcommand unlock" -s h -l help -d 'Print help'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -l profile -d 'Profile to use from the config file' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -s j -l parallel -d 'Chunks (and small files) in flight at once [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -s q -l quiet -d 'Print nothing but errors'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -s v -l verbose -d 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -l no-progress -d 'Never show progress bars'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -s y -l yes -d 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -l stats -d 'Print the store and backend counters on stderr when done'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -s h -l help -d 'Print help'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -f -a "list" -d 'List the key slots of the vault'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -f -a "add" -d 'Add a key that opens the vault (asked on the terminal unless a source is given)'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -f -a "passwd" -d 'Replace the key that opened the vault with a new one'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -f -a "remove" -d 'Remove a key slot (never the last one)'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -l profile -d 'Profile to use from the config file' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -s j -l parallel -d 'Chunks (and small files) in flight at once [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print nothing but errors'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -l no-progress -d 'Never show progress bars'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -l stats -d 'Print the store and backend counters on stderr when done'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l from-env -d 'Read the new passphrase (or, with --raw, a 256-bit key) from this environment variable' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l kms -d 'Wrap the vault key with this AWS KMS key (id, ARN or alias)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l kms-region -d 'With --kms: the key\'s region' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l kms-endpoint -d 'With --kms: the KMS endpoint URL' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l profile -d 'Profile to use from the config file' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -s j -l parallel -d 'Chunks (and small files) in flight at once [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l raw -d 'With --from-env: the variable holds a raw key (64 hex digits or base64 of 32 bytes)'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print nothing but errors'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l no-progress -d 'Never show progress bars'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -s y -l yes -d 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l stats -d 'Print the store and backend counters on stderr when done'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l from-env -d 'Read the new passphrase (or, with --raw, a 256-bit key) from this environment variable' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l kms -d 'Wrap the vault key with this AWS KMS key (id, ARN or alias)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l kms-region -d 'With --kms: the key\'s region' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l kms-endpoint -d 'With --kms: the KMS endpoint URL' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l profile -d 'Profile to use from the config file' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -s j -l parallel -d 'Chunks (and small files) in flight at once [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l raw -d 'With --from-env: the variable holds a raw key (64 hex digits or base64 of 32 bytes)'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -s q -l quiet -d 'Print nothing but errors'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -s v -l verbose -d 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l no-progress -d 'Never show progress bars'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -s y -l yes -d 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l stats -d 'Print the store and backend counters on stderr when done'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -s h -l help -d 'Print help'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -l profile -d 'Profile to use from the config file' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -s j -l parallel -d 'Chunks (and small files) in flight at once [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print nothing but errors'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -l no-progress -d 'Never show progress bars'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -s y -l yes -d 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -l stats -d 'Print the store and backend counters on stderr when done'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the key slots of the vault'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a key that opens the vault (asked on the terminal unless a source is given)'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Replace the key that opened the vault with a new one'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a key slot (never the last one)'
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
@@ -223,17 +304,22 @@ complete -c ldv -n "__fish_ldv_using_subcommand completions" -l no-progress -d '
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -s y -l yes -d 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)'
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -l stats -d 'Print the store and backend counters on stderr when done'
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock completions help" -f -a "init" -d 'Create a vault (and optionally save a profile for it)'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock completions help" -f -a "put" -d 'Store files, directories or stdin as new versions'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock completions help" -f -a "get" -d 'Fetch a version to a file, a directory, or stdout (-), verified'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock completions help" -f -a "cat" -d 'Write a version to stdout, verified'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock completions help" -f -a "ls" -d 'List objects and versions'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock completions help" -f -a "rm" -d 'Remove versions (their chunks are reclaimed by gc)'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock completions help" -f -a "stat" -d 'Show the details of one version'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock completions help" -f -a "health" -d 'Check that the backend answers and holds a readable vault'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock completions help" -f -a "verify" -d 'Audit the vault: manifests, chunk presence and sizes, and optionally chunk contents'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock completions help" -f -a "chunk" -d 'Show how a file would be chunked and what a put would upload, without uploading'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock completions help" -f -a "gc" -d 'Delete chunks no version references (after a grace period)'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock completions help" -f -a "unlock" -d 'Remove stale vault locks (or all locks with --all)'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "init" -d 'Create a vault (and optionally save a profile for it)'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "put" -d 'Store files, directories or stdin as new versions'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "get" -d 'Fetch a version to a file, a directory, or stdout (-), verified'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "cat" -d 'Write a version to stdout, verified'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "ls" -d 'List objects and versions'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "rm" -d 'Remove versions (their chunks are reclaimed by gc)'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "stat" -d 'Show the details of one version'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "health" -d 'Check that the backend answers and holds a readable vault'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "verify" -d 'Audit the vault: manifests, chunk presence and sizes, and optionally chunk contents'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "chunk" -d 'Show how a file would be chunked and what a put would upload, without uploading'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "gc" -d 'Delete chunks no version references (after a grace period)'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "unlock" -d 'Remove stale vault locks (or all locks with --all)'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "key" -d 'Manage the keys of an encrypted vault (re-wraps the vault key; data is never re-encrypted)'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List the key slots of the vault'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "add" -d 'Add a key that opens the vault (asked on the terminal unless a source is given)'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "passwd" -d 'Replace the key that opened the vault with a new one'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "remove" -d 'Remove a key slot (never the last one)'

@@ -346,15 +346,18 @@ pub async fn verify(
         .buffer_unordered(parallel.max(1))
         .collect()
         .await;
+    // A read made only to settle a size mismatch is part of the size check, not of the data
+    // read `read` selected, so it is not counted in `chunks_read`.
     let (mut chunks_read, mut bytes_read) = (0u64, 0u64);
     for (id, size, note, outcome) in outcomes {
+        let selected = u64::from(note.is_none());
         match outcome {
             Outcome::Clean => {
-                chunks_read += 1;
-                bytes_read += size;
+                chunks_read += selected;
+                bytes_read += size * selected;
             }
             Outcome::Damaged(detail) => {
-                chunks_read += 1;
+                chunks_read += selected;
                 let (kind, detail) = match note {
                     Some(note) => (ProblemKind::WrongSize, format!("{note}; {detail}")),
                     None => (ProblemKind::CorruptChunk, detail),

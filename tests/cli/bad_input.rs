@@ -362,11 +362,7 @@ fn a_retry_section_is_used_and_a_bad_one_refused() {
 fn unsupported_config_sections_are_refused() {
     let env = env_with_object();
     let before = env.vault_snapshot();
-    let sections = [
-        "encryption = { algorithm = \"aes-256-gcm\", key = { env = \"LDV_PASSPHRASE\" } }",
-        "compression = { algorithm = \"zstd\", level = 3 }",
-        "cache = { max_size = \"10GiB\" }",
-    ];
+    let sections = ["cache = { max_size = \"10GiB\" }"];
     for (i, section) in sections.iter().enumerate() {
         let path = env.root().join(format!("section{i}.toml"));
         std::fs::write(&path, env.profile_toml(&format!("{section}\n"))).unwrap();
