@@ -131,6 +131,9 @@ pub struct Health {
     pub vault: Option<Descriptor>,
     /// Why the vault could not be opened, if it could not.
     pub vault_error: Option<String>,
+    /// The kind of that error (not found, permission denied for a wrong key, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vault_error_kind: Option<crate::error::ErrorKind>,
 }
 
 impl Health {
@@ -145,14 +148,15 @@ impl Health {
 pub async fn health(backend: DynBackend, options: &crate::store::VaultOptions) -> Result<Health> {
     let status = backend.health().await?;
     let shown = backend.to_string();
-    let (vault, vault_error) = match Vault::open_with(backend, options).await {
-        Ok(v) => (Some(v.descriptor().clone()), None),
-        Err(e) => (None, Some(e.to_string())),
+    let (vault, vault_error, vault_error_kind) = match Vault::open_with(backend, options).await {
+        Ok(v) => (Some(v.descriptor().clone()), None, None),
+        Err(e) => (None, Some(e.to_string()), Some(e.kind())),
     };
     Ok(Health {
         backend: shown,
         status,
         vault,
         vault_error,
+        vault_error_kind,
     })
 }

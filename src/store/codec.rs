@@ -480,4 +480,160 @@ mod tests {
             prop_assert_eq!(err.kind(), crate::ErrorKind::IntegrityCheckFailed);
         }
     }
+
+    use crate::store::crypto::{KeyBytes, VaultKeys};
+
+    fn codec(algorithm: Algorithm, cipher: Option<Cipher>) -> Codec {
+        let keys = cipher.map(|c| Arc::new(VaultKeys::derive(c, &KeyBytes::new([3; 32]), "t")));
+        Codec::new(
+            CompressionConfig {
+                algorithm,
+                level: algorithm.default_level(),
+                min_size: 16,
+            },
+            keys,
+        )
+    }
+
+    const ALGORITHMS: [Algorithm; 4] = [
+        Algorithm::None,
+        Algorithm::Gzip,
+        Algorithm::Zstd,
+        Algorithm::Lz4,
+    ];
+    const CIPHERS: [Option<Cipher>; 3] = [
+        None,
+        Some(Cipher::Aes256Gcm),
+        Some(Cipher::ChaCha20Poly1305),
+    ];
+
+    fn text(len: usize) -> Vec<u8> {
+        b"the quick brown fox jumps over the lazy dog; "
+            .iter()
+            .copied()
+            .cycle()
+            .take(len)
+            .collect()
+    }
+
+    fn random(len: usize) -> Vec<u8> {
+        (0..len).map(|_| rand::random::<u8>()).collect()
+    }
+
+    #[test]
+    fn every_combination_round_trips_and_compresses_only_what_shrinks() {
+        for algorithm in ALGORITHMS {
+            for cipher in CIPHERS {
+                let c = codec(algorithm, cipher);
+                let overhead = c.plain_frame_len(0);
+                for data in [text(300_000), random(300_000), text(10), Vec::new()] {
+                    let id = c.chunk_id(&data);
+                    let frame = c.encode_chunk(id, &PlainChunk::copy_from(&data));
+                    assert_eq!(frame[6], cipher.map_or(0, Cipher::code));
+                    let back = c
+                        .decode_chunk(id, frame.clone(), data.len() as u64)
+                        .unwrap();
+                    assert_eq!(&back[..], &data[..], "{algorithm:?} {cipher:?}");
+                    let compressible = data.len() > 1000 && data[..100] == text(100)[..];
+                    if algorithm != Algorithm::None && compressible {
+                        assert!(
+                            frame.len() < data.len() / 4,
+                            "{algorithm:?}: {}",
+                            frame.len()
+                        );
+                        assert_eq!(frame[5], algorithm.code());
+                    } else {
+                        assert_eq!(frame.len() as u64, data.len() as u64 + overhead);
+                        assert_eq!(frame[5], COMPRESSION_NONE);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn decompression_is_bounded_by_the_recorded_size() {
+        for algorithm in [Algorithm::Gzip, Algorithm::Zstd, Algorithm::Lz4] {
+            let c = codec(algorithm, None);
+            let big = vec![0u8; 4 << 20];
+            let id = c.chunk_id(&big);
+            let frame = c.encode_chunk(id, &PlainChunk::copy_from(&big));
+            assert!(frame.len() < 100_000);
+            // A manifest claiming a smaller chunk must not let the frame expand past it.
+            let e = c.decode_chunk(id, frame.clone(), 1000).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                crate::ErrorKind::IntegrityCheckFailed,
+                "{algorithm:?}"
+            );
+            let e = c.decode_chunk(id, frame, MAX_DECODED + 1).unwrap_err();
+            assert!(e.message().contains("limit"), "{e}");
+        }
+    }
+
+    #[test]
+    fn frames_belong_to_their_vault_chunk_and_cipher() {
+        let aes = codec(Algorithm::Zstd, Some(Cipher::Aes256Gcm));
+        let data = text(50_000);
+        let id = aes.chunk_id(&data);
+        let frame = aes.encode_chunk(id, &PlainChunk::copy_from(&data));
+        let n = data.len() as u64;
+        let other_id = aes.chunk_id(b"other");
+        for (c, id) in [
+            (codec(Algorithm::Zstd, None), id),
+            (codec(Algorithm::Zstd, Some(Cipher::ChaCha20Poly1305)), id),
+            (aes.clone(), other_id),
+        ] {
+            let e = c.decode_chunk(id, frame.clone(), n).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::IntegrityCheckFailed, "{e}");
+        }
+        let plain = codec(Algorithm::None, None);
+        let plain_frame = plain.encode_chunk(id, &PlainChunk::copy_from(&data));
+        assert!(
+            aes.decode_chunk(id, plain_frame, n).is_err(),
+            "plain frame in an encrypted vault"
+        );
+        // Every single-bit flip anywhere in a sealed frame is refused.
+        for at in 0..frame.len() {
+            let mut bad = frame.to_vec();
+            bad[at] ^= 1 << (at % 8);
+            assert!(
+                aes.decode_chunk(id, Bytes::from(bad), n).is_err(),
+                "flip at {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn manifests_are_sealed_to_their_key() {
+        let c = codec(Algorithm::Zstd, Some(Cipher::Aes256Gcm));
+        let json = br#"{"name":"secret-marker"}"#.to_vec();
+        let sealed = c.encode_manifest("manifests/a/v1", json.clone());
+        assert!(!sealed.windows(13).any(|w| w == b"secret-marker"));
+        assert_eq!(
+            &c.decode_manifest("manifests/a/v1", sealed.clone(), "m")
+                .unwrap()[..],
+            &json[..]
+        );
+        assert!(
+            c.decode_manifest("manifests/b/v1", sealed.clone(), "m")
+                .is_err()
+        );
+        assert!(
+            c.decode_manifest("manifests/a/v1", Bytes::from(json.clone()), "m")
+                .is_err()
+        );
+        let plain = codec(Algorithm::None, None);
+        assert!(
+            plain
+                .decode_manifest("manifests/a/v1", sealed, "m")
+                .is_err()
+        );
+        assert_eq!(
+            &plain
+                .decode_manifest("k", Bytes::from(json.clone()), "m")
+                .unwrap()[..],
+            &json[..]
+        );
+    }
 }

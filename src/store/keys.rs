@@ -261,6 +261,9 @@ impl KeyProvider for KmsKey {
         let out = self
             .client
             .decrypt()
+            // Only this key may open the slot: without it KMS would use whichever key the
+            // ciphertext names, and a profile naming another key would open the vault.
+            .key_id(&self.config.key_id)
             .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(blob))
             .encryption_context(k, v)
             .send()

@@ -7,6 +7,7 @@
 
 mod bad_input;
 mod common;
+mod encryption;
 mod integrity;
 mod lifecycle;
 mod ls_stat_rm;

@@ -39,7 +39,8 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<u8> {
     Ok(if !h.status.healthy {
         exit::FAILED
     } else if h.vault.is_none() {
-        exit::NOT_FOUND
+        // A wrong key is denied (5), a profile that disagrees with the vault a usage error (2).
+        h.vault_error_kind.map_or(exit::NOT_FOUND, exit::code)
     } else {
         exit::OK
     })
