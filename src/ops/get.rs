@@ -306,6 +306,132 @@ pub async fn get_to_path(
     })
 }
 
+/// A checked file written to a temp path beside its destination, not yet renamed into place.
+struct Staged {
+    tmp: tempfile::TempPath,
+    dest: PathBuf,
+}
+
+async fn create_parent(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| Error::io("create directory", parent.display(), e))?;
+    }
+    Ok(())
+}
+
+/// Reads a single-chunk (or empty) object, checks its chunk and whole-content SHA-256, and writes
+/// it to a temp file beside `dest` without syncing: [`place`] makes a whole batch durable at once.
+async fn stage_small(
+    vault: &Arc<Vault>,
+    m: &Manifest,
+    dest: PathBuf,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<(GetReceipt, Staged)> {
+    let started = Instant::now();
+    let data = match m.chunks.first() {
+        Some(c) => vault.get_chunk(c.id, c.size).await?,
+        None => Bytes::new(),
+    };
+    let plain_ids = vault.codec().cipher().is_none();
+    let m = m.clone();
+    let shown = dest.display().to_string();
+    let (m, staged, digest) =
+        tokio::task::spawn_blocking(move || -> Result<(Manifest, Staged, String)> {
+            // In a plain vault the id of the only chunk, just verified, is the content's SHA-256.
+            let digest = match m.chunks.first() {
+                Some(c) if plain_ids => c.id.to_hex(),
+                _ => hex::encode(Sha256::digest(&data)),
+            };
+            if digest != m.sha256 || data.len() as u64 != m.size {
+                return Err(Error::integrity(
+                    format!("{}@{}", m.name, m.version),
+                    format!(
+                        "content SHA-256 is {digest} ({} bytes), the manifest says {} ({} bytes)",
+                        data.len(),
+                        m.sha256,
+                        m.size
+                    ),
+                ));
+            }
+            let dir = dest
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io("create directory", dir.display(), e))?;
+            let file_name = dest
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut tmp = {
+                use std::os::unix::fs::PermissionsExt;
+                tempfile::Builder::new()
+                    .prefix(&format!(".{file_name}.ldv-tmp."))
+                    .permissions(std::fs::Permissions::from_mode(0o666))
+                    .tempfile_in(&dir)
+                    .map_err(|e| Error::io("create file in", dir.display(), without_path(e)))?
+            };
+            tmp.write_all(&data)
+                .map_err(|e| Error::io("write", dest.display(), e))?;
+            let staged = Staged {
+                tmp: tmp.into_temp_path(),
+                dest,
+            };
+            Ok((m, staged, digest))
+        })
+        .await
+        .map_err(task_failed)??;
+    reporter.on_bytes(m.size);
+    reporter.on_file_done(&m.name);
+    let receipt = GetReceipt {
+        name: m.name.clone(),
+        version: m.version.clone(),
+        path: shown,
+        size: m.size,
+        sha256: digest,
+        chunks: m.chunks.len() as u64,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    Ok((receipt, staged))
+}
+
+/// Makes staged files durable with one sync of their file system, then renames each into place
+/// and syncs every directory that received one: as safe as an fsync per file (no file appears
+/// under its name before its content is on disk) at the cost of one sync per batch.
+fn place(staged: Vec<Staged>) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let Some(first) = staged.first() else {
+        return Ok(());
+    };
+    let probe =
+        std::fs::File::open(&first.tmp).map_err(|e| Error::io("open", first.tmp.display(), e))?;
+    // SAFETY: syncfs only reads the descriptor, which `probe` keeps open for the call.
+    if unsafe { libc::syncfs(probe.as_raw_fd()) } != 0 {
+        // Not every file system can sync as a whole; sync each file then.
+        for s in &staged {
+            std::fs::File::open(&s.tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io("fsync", s.dest.display(), e))?;
+        }
+    }
+    let mut dirs = std::collections::BTreeSet::new();
+    for s in staged {
+        if let Some(dir) = s.dest.parent() {
+            dirs.insert(dir.to_path_buf());
+        }
+        s.tmp
+            .persist(&s.dest)
+            .map_err(|e| Error::io("rename into", s.dest.display(), e.error))?;
+    }
+    for dir in dirs {
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io("fsync directory", dir.display(), e))?;
+    }
+    Ok(())
+}
+
 /// The newest version of every object whose name starts with `prefix/`.
 pub async fn tree(vault: &Vault, prefix: &str) -> Result<Vec<ObjectRef>> {
     let below = format!("{}/", prefix.trim_end_matches('/'));
@@ -341,31 +467,29 @@ pub async fn get_tree(
         .await?;
     let total: u64 = manifests.iter().map(|m| m.size).sum();
     reporter.on_start(Some(total), Some(manifests.len() as u64));
-    // Single-chunk objects go `parallel` at a time; larger ones one after another, each already
-    // fetching `parallel` chunks at once, so memory stays bounded by `parallel` chunks.
+    let path_of = |m: &Manifest| {
+        // Names passed validation, so the relative part cannot climb out of `dest`.
+        dest.join(m.name.strip_prefix(&below).unwrap_or(&m.name))
+    };
+    // Single-chunk objects go `parallel` at a time, each written whole to a temp file that is
+    // renamed into place only after one file-system-wide sync for them all; larger ones one after
+    // another, each fetching `parallel` chunks at once, so memory stays bounded by `parallel`
+    // chunks.
     let (small, large): (Vec<&Manifest>, Vec<&Manifest>) =
         manifests.iter().partition(|m| m.chunks.len() <= 1);
-    let one = |m: &'_ Manifest| {
-        // Names passed validation, so the relative part cannot climb out of `dest`.
-        let rel = m.name.strip_prefix(&below).unwrap_or(&m.name);
-        let path = dest.join(rel);
-        let m = m.clone();
-        async move {
-            if let Some(parent) = path.parent() {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(|e| Error::io("create directory", parent.display(), e))?;
-            }
-            get_to_path(vault, &m, &path, parallel, reporter).await
-        }
-    };
-    let mut objects: Vec<GetReceipt> = futures::stream::iter(small)
-        .map(one)
+    let staged: Vec<(GetReceipt, Staged)> = futures::stream::iter(small)
+        .map(|m| stage_small(vault, m, path_of(m), reporter))
         .buffer_unordered(parallel.max(1))
         .try_collect()
         .await?;
+    let (mut objects, staged): (Vec<GetReceipt>, Vec<Staged>) = staged.into_iter().unzip();
+    tokio::task::spawn_blocking(move || place(staged))
+        .await
+        .map_err(task_failed)??;
     for m in large {
-        objects.push(one(m).await?);
+        let path = path_of(m);
+        create_parent(&path).await?;
+        objects.push(get_to_path(vault, m, &path, parallel, reporter).await?);
     }
     objects.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(GetSummary {

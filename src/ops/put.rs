@@ -23,7 +23,7 @@ use crate::store::chunker::{Chunker, ChunkerConfig};
 use crate::store::codec::{self, Codec, PlainChunk};
 use crate::store::layout::{self, ChunkId};
 use crate::store::manifest::{ChunkRef, MANIFEST_FORMAT, Manifest};
-use crate::store::{ChunkWrite, Vault};
+use crate::store::{ChunkWrite, Vault, cpu_work};
 
 /// Settings of a put.
 #[derive(Debug, Clone)]
@@ -179,10 +179,9 @@ where
     let results: Result<Vec<T>> = tokio_stream::wrappers::ReceiverStream::new(chunk_rx)
         .map(|chunk| {
             let (data, codec) = (chunk.data(), codec.clone());
-            let id = tokio::task::spawn_blocking(move || codec.chunk_id(&data));
             let each = &each;
             async move {
-                let id = id.await.map_err(task_failed)?;
+                let id = cpu_work(data.len(), move || codec.chunk_id(&data)).await?;
                 each(chunk, id).await
             }
         })
