@@ -21,6 +21,7 @@ use bytes::Bytes;
 use common::{assert_bytes, assert_kind, data, files_named, list_keys, outcome, sorted};
 use futures::{StreamExt, TryStreamExt};
 use ldv::ErrorKind;
+use ldv::backend::gcs::{GcsBackend, GcsConfig};
 use ldv::backend::layer::{
     Fault, FaultRule, FaultyBackend, MetricsBackend, Op, RetryBackend, RetryPolicy,
 };
@@ -198,6 +199,41 @@ mod stacks {
         s3("LDV_TEST_S3_S3SFS_ENDPOINT").await
     }
 
+    /// A GCS stack on fake-gcs-server at `LDV_TEST_GCS_ENDPOINT` (set by scripts/test), anonymous,
+    /// in a fresh bucket per check; objects above 1 MiB go up as resumable uploads in 256 KiB
+    /// chunks, so the suite's larger objects take that path too. `None` when no server was given
+    /// and `LDV_TEST_REQUIRE_ALL` is unset.
+    pub async fn gcs_fake() -> Option<TestStack> {
+        let var = "LDV_TEST_GCS_ENDPOINT";
+        let Ok(endpoint) = std::env::var(var) else {
+            assert!(
+                std::env::var_os("LDV_TEST_REQUIRE_ALL").is_none(),
+                "{var} is not set but LDV_TEST_REQUIRE_ALL is: the GCS emulator did not start"
+            );
+            eprintln!("skipped: {var} is not set (no GCS emulator)");
+            return None;
+        };
+        let config = GcsConfig {
+            endpoint: Some(endpoint),
+            anonymous: true,
+            resumable_threshold: ldv::config::Size(MIB as u64),
+            resumable_chunk_size: ldv::config::Size(256 * 1024),
+            // A bucket of its own, with no prefix, so that full-length keys fit.
+            ..GcsConfig::from_url(&format!("conformance-{:016x}", rand::random::<u64>()), "")
+        };
+        let backend = GcsBackend::new(&config, &TimeoutConfig::default())
+            .await
+            .expect("build the GCS backend");
+        backend
+            .create_bucket()
+            .await
+            .expect("create the test bucket");
+        Some(TestStack {
+            backend: Arc::new(backend),
+            local: None,
+        })
+    }
+
     pub async fn metrics_faulty_local() -> TestStack {
         let dirs = LocalDirs::new();
         let faulty = Arc::new(FaultyBackend::new(dirs.backend()));
@@ -309,6 +345,7 @@ conformance!(
              ~140 bytes get 500 (File name too long); moto and AWS S3 store 1024-byte keys.",
     }
 );
+conformance!(gcs_fake = stacks::gcs_fake);
 conformance!(
     local = stacks::local,
     metrics_local = stacks::metrics_local,

@@ -2,6 +2,7 @@
 //! passes, and the factory that builds a backend stack from a profile. Backends move opaque bytes
 //! under opaque keys; they know nothing of chunks, manifests, compression or encryption.
 
+pub mod gcs;
 pub mod layer;
 pub mod local;
 pub mod memory;
