@@ -265,8 +265,8 @@ pub enum BackendSpec {
     S3(crate::backend::s3::S3Config),
     /// MinIO (S3 with path-style addressing).
     Minio(crate::backend::s3::MinioConfig),
-    /// Azure Blob Storage (not in this build).
-    Azure(toml::Table),
+    /// Azure Blob Storage.
+    Azure(crate::backend::azure::AzureConfig),
     /// Google Cloud Storage (not in this build).
     Gcs(toml::Table),
 }
@@ -368,6 +368,7 @@ impl LoadedConfig {
                     c.secret_access_key.is_some() || c.session_token.is_some()
                 }
                 Some(BackendSpec::Minio(_)) => true,
+                Some(BackendSpec::Azure(c)) => c.holds_secrets(),
                 _ => false,
             } || p
                 .encryption
@@ -433,6 +434,7 @@ impl LoadedConfig {
                 let checked = match b.get_ref() {
                     BackendSpec::S3(c) => c.validate(),
                     BackendSpec::Minio(c) => c.to_s3().validate(),
+                    BackendSpec::Azure(c) => c.validate(),
                     _ => Ok(()),
                 };
                 checked.map_err(|e| {
@@ -444,13 +446,12 @@ impl LoadedConfig {
                     ))
                 })?;
                 let kind = match b.get_ref() {
-                    BackendSpec::Local(_) | BackendSpec::S3(_) | BackendSpec::Minio(_) => None,
-                    BackendSpec::Azure(_) => Some("azure"),
                     BackendSpec::Gcs(_) => Some("gcs"),
+                    _ => None,
                 };
                 if let Some(kind) = kind {
                     return Err(Error::config(format!(
-                        "{}{}: profile {name:?}: backend type {kind:?} is not supported yet by this ldv (supported: \"local\", \"s3\", \"minio\")",
+                        "{}{}: profile {name:?}: backend type {kind:?} is not supported yet by this ldv (supported: \"local\", \"s3\", \"minio\", \"azure\")",
                         self.path.display(),
                         self.line(b.span())
                     )));
@@ -617,12 +618,20 @@ transfer = { parallel = 4 }
         assert_eq!((c.level, c.min_size), (3, 8192));
         assert!(ok.holds_secrets());
         assert!(!format!("{:?}", ok.file).contains("canary-static-key"));
-        let e =
-            parse("[profiles.a]\nbackend = { type = \"azure\", container = \"b\" }\n").unwrap_err();
+        let e = parse("[profiles.a]\nbackend = { type = \"gcs\", bucket = \"b\" }\n").unwrap_err();
+        assert!(e.message().contains("\"gcs\" is not supported yet"), "{e}");
+        let e = parse("[profiles.a]\nbackend = { type = \"azure\", container = \"B_b\" }\n")
+            .unwrap_err();
         assert!(
-            e.message().contains("\"azure\" is not supported yet"),
+            e.message().contains("container name") && e.message().contains(":2:"),
             "{e}"
         );
+        let ok = parse(
+            "[profiles.a]\nbackend = { type = \"azure\", account_name = \"acct\", container_name = \"box\", account_key = \"canary-azure-key\" }\n",
+        )
+        .unwrap();
+        assert!(ok.holds_secrets());
+        assert!(!format!("{:?}", ok.file).contains("canary-azure-key"));
         let e =
             parse("[profiles.a]\nbackend = { type = \"s3\", bucket = \"b\", sse = \"rot13\" }\n")
                 .unwrap_err();

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use common::{assert_bytes, assert_kind, data, files_named, list_keys, outcome, sorted};
 use futures::{StreamExt, TryStreamExt};
 use ldv::ErrorKind;
+use ldv::backend::azure::{AzureBackend, AzureConfig};
 use ldv::backend::gcs::{GcsBackend, GcsConfig};
 use ldv::backend::layer::{
     Fault, FaultRule, FaultyBackend, MetricsBackend, Op, RetryBackend, RetryPolicy,
@@ -199,6 +200,64 @@ mod stacks {
         s3("LDV_TEST_S3_S3SFS_ENDPOINT").await
     }
 
+    /// An Azure stack on Azurite (`LDV_TEST_AZURE_*`, set by scripts/test) in a fresh container
+    /// with no prefix, so checks never see each other's blobs and full-length keys fit; `tune`
+    /// adjusts the profile, `page` the listing page size. `None` when no server was given and
+    /// `LDV_TEST_REQUIRE_ALL` is unset.
+    async fn azure(
+        tune: impl FnOnce(AzureConfig) -> AzureConfig,
+        page: Option<usize>,
+    ) -> Option<TestStack> {
+        let var = "LDV_TEST_AZURE_ENDPOINT";
+        let Ok(endpoint) = std::env::var(var) else {
+            assert!(
+                std::env::var_os("LDV_TEST_REQUIRE_ALL").is_none(),
+                "{var} is not set but LDV_TEST_REQUIRE_ALL is: Azurite did not start"
+            );
+            eprintln!("skipped: {var} is not set (no Azurite)");
+            return None;
+        };
+        let env = |name: &str, default: &str| std::env::var(name).unwrap_or(default.into());
+        let config = AzureConfig {
+            account_name: Some(env("LDV_TEST_AZURE_ACCOUNT", "devstoreaccount1")),
+            account_key: Some(Secret::new(env("LDV_TEST_AZURE_KEY", ""))),
+            endpoint: Some(endpoint),
+            ..AzureConfig::from_url(&format!("conformance-{:016x}", rand::random::<u64>()), "")
+        };
+        let mut backend = AzureBackend::new(&tune(config), &TimeoutConfig::default(), None)
+            .expect("build the Azure backend");
+        if let Some(n) = page {
+            backend = backend.with_list_page_size(n);
+        }
+        backend
+            .create_container()
+            .await
+            .expect("create the test container");
+        Some(TestStack {
+            backend: Arc::new(backend),
+            local: None,
+        })
+    }
+
+    /// Azurite with the default profile: every object of the suite goes up in one Put Blob.
+    pub async fn azure_azurite() -> Option<TestStack> {
+        azure(|c| c, None).await
+    }
+
+    /// Azurite with small blocks and listing pages: objects above 1 MiB go up as 512 KiB blocks
+    /// committed by Put Block List, and listings of 2,500 keys take three pages.
+    pub async fn azure_azurite_blocks() -> Option<TestStack> {
+        azure(
+            |c| AzureConfig {
+                block_threshold: ldv::config::Size(1 << 20),
+                block_size: ldv::config::Size(512 << 10),
+                ..c
+            },
+            Some(1000),
+        )
+        .await
+    }
+
     /// A GCS stack on fake-gcs-server at `LDV_TEST_GCS_ENDPOINT` (set by scripts/test), anonymous,
     /// in a fresh bucket per check; objects above 1 MiB go up as resumable uploads in 256 KiB
     /// chunks, so the suite's larger objects take that path too. `None` when no server was given
@@ -344,6 +403,10 @@ conformance!(
             "s3s-fs 0.14.1 names a metadata file after the base64 of the whole key, so keys over \
              ~140 bytes get 500 (File name too long); moto and AWS S3 store 1024-byte keys.",
     }
+);
+conformance!(
+    azure_azurite = stacks::azure_azurite,
+    azure_azurite_blocks = stacks::azure_azurite_blocks,
 );
 conformance!(gcs_fake = stacks::gcs_fake);
 conformance!(

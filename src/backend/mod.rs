@@ -2,6 +2,7 @@
 //! passes, and the factory that builds a backend stack from a profile. Backends move opaque bytes
 //! under opaque keys; they know nothing of chunks, manifests, compression or encryption.
 
+pub mod azure;
 pub mod gcs;
 pub mod layer;
 pub mod local;
@@ -148,6 +149,8 @@ pub enum BackendConfig {
     Memory,
     /// Amazon S3 or an S3-compatible store.
     S3(Box<s3::S3Config>),
+    /// Azure Blob Storage.
+    Azure(Box<azure::AzureConfig>),
 }
 
 /// A built backend stack and handles to the layers the caller reads from.
@@ -179,6 +182,11 @@ pub async fn build(
         BackendConfig::S3(c) => {
             Arc::new(s3::S3Backend::new(c, timeouts, Some(retrier.clone())).await?)
         }
+        BackendConfig::Azure(c) => Arc::new(azure::AzureBackend::new(
+            c,
+            timeouts,
+            Some(retrier.clone()),
+        )?),
     };
     let retry = Arc::new(layer::RetryBackend::with(base, retrier));
     let metrics = Arc::new(layer::MetricsBackend::new(Arc::clone(&retry) as DynBackend));

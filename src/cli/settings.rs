@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use crate::backend::BackendConfig;
+use crate::backend::azure::AzureConfig;
 use crate::backend::local::LocalConfig;
 use crate::backend::s3::{S3Config, TimeoutConfig};
 use crate::config::{BackendSpec, LoadedConfig, Profile};
@@ -112,11 +113,25 @@ pub fn parse_vault_url(url: &str) -> Result<BackendConfig> {
                     bucket, prefix,
                 ))))
             }
-            "az" | "gs" => Err(Error::config(format!(
-                "vault URL {url:?}: the {scheme}:// backend is not supported yet by this ldv (supported: file://, s3://)"
+            "az" => {
+                let rest = &url["az://".len()..];
+                let (container, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if container.is_empty() {
+                    return Err(Error::config(format!(
+                        "vault URL {url:?}: no container (az://container/prefix)"
+                    )));
+                }
+                let config = AzureConfig::from_url(container, prefix);
+                config
+                    .validate()
+                    .map_err(|e| e.context(format!("vault URL {url:?}")))?;
+                Ok(BackendConfig::Azure(Box::new(config)))
+            }
+            "gs" => Err(Error::config(format!(
+                "vault URL {url:?}: the {scheme}:// backend is not supported yet by this ldv (supported: file://, s3://, az://)"
             ))),
             _ => Err(Error::config(format!(
-                "vault URL {url:?}: unknown scheme {scheme:?} (supported: file://, s3://)"
+                "vault URL {url:?}: unknown scheme {scheme:?} (supported: file://, s3://, az://)"
             ))),
         };
     }
@@ -201,6 +216,10 @@ impl Settings {
                     backend: BackendConfig::S3(Box::new(c.to_s3())),
                     embedded_default: false,
                 },
+                Some(BackendSpec::Azure(c)) => VaultLocation {
+                    backend: BackendConfig::Azure(Box::new(c.clone())),
+                    embedded_default: false,
+                },
                 Some(_) => unreachable!("unsupported backends are refused when the file is loaded"),
                 None => VaultLocation {
                     backend: BackendConfig::Local(LocalConfig::new(default_vault_path()?)),
@@ -263,8 +282,14 @@ mod tests {
             parse_vault_url("file:///tmp/v").unwrap(),
             BackendConfig::Local(LocalConfig::new("/tmp/v"))
         );
+        assert_eq!(
+            parse_vault_url("az://box/team/a").unwrap(),
+            BackendConfig::Azure(Box::new(AzureConfig::from_url("box", "team/a")))
+        );
         for (url, needle) in [
-            ("az://container/p", "not supported yet"),
+            ("gs://bucket/p", "not supported yet"),
+            ("az://", "no container"),
+            ("az://Not_Valid/p", "container name"),
             ("s3://", "no bucket"),
             ("file://rel", "absolute"),
             ("ftp://x", "unknown scheme"),
