@@ -5,6 +5,7 @@
 //! Tests pinned to a known bug carry `#[ignore = "BUG: ..."]` so the suite stays green; run them
 //! with `cargo test --test cli -- --ignored`.
 
+mod azure;
 mod bad_input;
 mod common;
 mod encryption;
