@@ -267,8 +267,8 @@ pub enum BackendSpec {
     Minio(crate::backend::s3::MinioConfig),
     /// Azure Blob Storage.
     Azure(crate::backend::azure::AzureConfig),
-    /// Google Cloud Storage (not in this build).
-    Gcs(toml::Table),
+    /// Google Cloud Storage.
+    Gcs(crate::backend::gcs::GcsConfig),
 }
 
 /// The `chunking` table of a profile.
@@ -435,6 +435,7 @@ impl LoadedConfig {
                     BackendSpec::S3(c) => c.validate(),
                     BackendSpec::Minio(c) => c.to_s3().validate(),
                     BackendSpec::Azure(c) => c.validate(),
+                    BackendSpec::Gcs(c) => c.validate(),
                     _ => Ok(()),
                 };
                 checked.map_err(|e| {
@@ -445,17 +446,6 @@ impl LoadedConfig {
                         e.message()
                     ))
                 })?;
-                let kind = match b.get_ref() {
-                    BackendSpec::Gcs(_) => Some("gcs"),
-                    _ => None,
-                };
-                if let Some(kind) = kind {
-                    return Err(Error::config(format!(
-                        "{}{}: profile {name:?}: backend type {kind:?} is not supported yet by this ldv (supported: \"local\", \"s3\", \"minio\", \"azure\")",
-                        self.path.display(),
-                        self.line(b.span())
-                    )));
-                }
             }
             let in_profile = |e: Error| {
                 Error::config(format!(
@@ -618,8 +608,10 @@ transfer = { parallel = 4 }
         assert_eq!((c.level, c.min_size), (3, 8192));
         assert!(ok.holds_secrets());
         assert!(!format!("{:?}", ok.file).contains("canary-static-key"));
-        let e = parse("[profiles.a]\nbackend = { type = \"gcs\", bucket = \"b\" }\n").unwrap_err();
-        assert!(e.message().contains("\"gcs\" is not supported yet"), "{e}");
+        let e =
+            parse("[profiles.a]\nbackend = { type = \"gcs\", bucket = \"b\", region = \"x\" }\n")
+                .unwrap_err();
+        assert!(e.message().contains("unknown field `region`"), "{e}");
         let e = parse("[profiles.a]\nbackend = { type = \"azure\", container = \"B_b\" }\n")
             .unwrap_err();
         assert!(

@@ -151,6 +151,8 @@ pub enum BackendConfig {
     S3(Box<s3::S3Config>),
     /// Azure Blob Storage.
     Azure(Box<azure::AzureConfig>),
+    /// Google Cloud Storage.
+    Gcs(Box<gcs::GcsConfig>),
 }
 
 /// A built backend stack and handles to the layers the caller reads from.
@@ -187,6 +189,7 @@ pub async fn build(
             timeouts,
             Some(retrier.clone()),
         )?),
+        BackendConfig::Gcs(c) => Arc::new(gcs::GcsBackend::new(c, timeouts).await?),
     };
     let retry = Arc::new(layer::RetryBackend::with(base, retrier));
     let metrics = Arc::new(layer::MetricsBackend::new(Arc::clone(&retry) as DynBackend));

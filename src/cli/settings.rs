@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::backend::BackendConfig;
 use crate::backend::azure::AzureConfig;
+use crate::backend::gcs::GcsConfig;
 use crate::backend::local::LocalConfig;
 use crate::backend::s3::{S3Config, TimeoutConfig};
 use crate::config::{BackendSpec, LoadedConfig, Profile};
@@ -127,11 +128,22 @@ pub fn parse_vault_url(url: &str) -> Result<BackendConfig> {
                     .map_err(|e| e.context(format!("vault URL {url:?}")))?;
                 Ok(BackendConfig::Azure(Box::new(config)))
             }
-            "gs" => Err(Error::config(format!(
-                "vault URL {url:?}: the {scheme}:// backend is not supported yet by this ldv (supported: file://, s3://, az://)"
-            ))),
+            "gs" => {
+                let rest = &url["gs://".len()..];
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    return Err(Error::config(format!(
+                        "vault URL {url:?}: no bucket (gs://bucket/prefix)"
+                    )));
+                }
+                let config = GcsConfig::from_url(bucket, prefix);
+                config
+                    .validate()
+                    .map_err(|e| e.context(format!("vault URL {url:?}")))?;
+                Ok(BackendConfig::Gcs(Box::new(config)))
+            }
             _ => Err(Error::config(format!(
-                "vault URL {url:?}: unknown scheme {scheme:?} (supported: file://, s3://, az://)"
+                "vault URL {url:?}: unknown scheme {scheme:?} (supported: file://, s3://, az://, gs://)"
             ))),
         };
     }
@@ -220,7 +232,10 @@ impl Settings {
                     backend: BackendConfig::Azure(Box::new(c.clone())),
                     embedded_default: false,
                 },
-                Some(_) => unreachable!("unsupported backends are refused when the file is loaded"),
+                Some(BackendSpec::Gcs(c)) => VaultLocation {
+                    backend: BackendConfig::Gcs(Box::new(c.clone())),
+                    embedded_default: false,
+                },
                 None => VaultLocation {
                     backend: BackendConfig::Local(LocalConfig::new(default_vault_path()?)),
                     embedded_default: true,
@@ -286,8 +301,12 @@ mod tests {
             parse_vault_url("az://box/team/a").unwrap(),
             BackendConfig::Azure(Box::new(AzureConfig::from_url("box", "team/a")))
         );
+        assert!(matches!(
+            parse_vault_url("gs://bucket/team/a").unwrap(),
+            BackendConfig::Gcs(c) if c.bucket == "bucket"
+        ));
         for (url, needle) in [
-            ("gs://bucket/p", "not supported yet"),
+            ("gs://", "no bucket"),
             ("az://", "no container"),
             ("az://Not_Valid/p", "container name"),
             ("s3://", "no bucket"),
