@@ -1398,16 +1398,21 @@ async fn vault_passes_transient_read_errors_through() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_retries_a_chunk_upload_that_failed() {
     let (faulty, vault, _, _) = vault_with_a_chunk().await;
-    for op in [Op::Put, Op::Head] {
-        let chunk = data(5_000, op as u64 + 100);
+    // Small chunks go up create-only at once; larger ones are looked up (HEAD) first.
+    for (op, size) in [(Op::Put, 5_000), (Op::Put, 100_000), (Op::Head, 100_000)] {
+        let chunk = data(size, op as u64 + size as u64);
         let id = ChunkId::of(&chunk);
         faulty.add(FaultRule::new(op, Fault::Transient).times(1));
         let r = vault.put_chunk(id, &plain(&chunk)).await;
-        assert_kind(r, ErrorKind::NetworkError, &format!("{op:?} fault"));
+        assert_kind(
+            r,
+            ErrorKind::NetworkError,
+            &format!("{op:?} fault, {size} bytes"),
+        );
         // The failed attempt is not remembered as stored: the next one uploads.
         let written = vault.put_chunk(id, &plain(&chunk)).await.expect("retry");
         assert!(matches!(written, ChunkWrite::Uploaded(_)), "{written:?}");
-        assert_eq!(vault.get_chunk(id, 5_000).await.unwrap(), chunk);
+        assert_eq!(vault.get_chunk(id, size as u64).await.unwrap(), chunk);
     }
 }
 

@@ -235,7 +235,17 @@ pub struct S3Backend {
     part_size: u64,
     slots: Arc<Semaphore>,
     parts: Option<Retrier>,
+    /// Create-only puts made so far (see [`PROBE_AFTER`]).
+    create_only_puts: std::sync::atomic::AtomicU64,
+    /// Whether the store refuses a second create-only put, probed once when first needed.
+    honours_conditions: tokio::sync::OnceCell<bool>,
 }
+
+/// A create-only put first checks with a HEAD, because some S3-compatible stores ignore
+/// If-None-Match. After this many in one process (a directory put, say), the store is probed once
+/// instead: if it refuses a second create-only put, later ones rely on If-None-Match and skip the
+/// HEAD, halving their requests; short commands never pay for the probe.
+const PROBE_AFTER: u64 = 16;
 
 impl fmt::Debug for S3Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -332,7 +342,27 @@ impl S3Backend {
             part_size: config.multipart_chunk_size.0,
             slots: Arc::new(Semaphore::new(config.connection_pool_size)),
             parts,
+            create_only_puts: std::sync::atomic::AtomicU64::new(0),
+            honours_conditions: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// Whether a create-only put must check for the key first (see [`PROBE_AFTER`]). A failed
+    /// probe counts as "not honoured": the HEAD stays.
+    async fn head_before_create(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.create_only_puts.fetch_add(1, Ordering::Relaxed) < PROBE_AFTER {
+            return true;
+        }
+        let honoured = self
+            .honours_conditions
+            .get_or_init(|| async {
+                let probed = self.probe_create_only().await;
+                tracing::debug!("{}: create-only writes honoured: {probed:?}", self.shown);
+                probed.unwrap_or(false)
+            })
+            .await;
+        !*honoured
     }
 
     /// Creates the bucket (an existing one owned by these credentials is fine).
@@ -763,7 +793,7 @@ impl S3Backend {
 impl Backend for S3Backend {
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()> {
         let full = self.key(key)?;
-        if mode == PutMode::CreateOnly {
+        if mode == PutMode::CreateOnly && self.head_before_create().await {
             // Some S3-compatible stores ignore If-None-Match: check first as well.
             match self.head_full(key, &full).await {
                 Ok(_) => {

@@ -430,6 +430,22 @@ impl Vault {
         let stored = *cell
             .get_or_try_init(|| async {
                 let key = id.key();
+                if chunk.len() <= INLINE_WORK_LIMIT {
+                    // A small chunk goes up create-only at once: one request whether or not the
+                    // vault has it, instead of a HEAD and then a PUT. A store that ignores the
+                    // condition overwrites the chunk with the same content, which is harmless.
+                    let frame = self.codec.encode_chunk(id, chunk);
+                    let stored = frame.len() as u64;
+                    return match self.backend.put(&key, frame, PutMode::CreateOnly).await {
+                        Ok(()) => {
+                            uploaded = true;
+                            Ok(stored)
+                        }
+                        // Held already; a frame written with the same settings has this size.
+                        Err(e) if e.kind() == ErrorKind::Conflict => Ok(stored),
+                        Err(e) => Err(e),
+                    };
+                }
                 match self.backend.head(&key).await {
                     Ok(meta) => return Ok(meta.size),
                     Err(e) if e.kind() == ErrorKind::NotFound => {}
