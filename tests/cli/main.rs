@@ -9,6 +9,7 @@ mod azure;
 mod bad_input;
 mod common;
 mod encryption;
+mod gcs;
 mod integrity;
 mod lifecycle;
 mod ls_stat_rm;
