@@ -323,6 +323,8 @@ pub struct GcsBackend {
     threshold: u64,
     chunk_size: u64,
     slots: Arc<Semaphore>,
+    /// Set once the bucket is known to exist (see [`GcsBackend::or_missing_bucket`]).
+    bucket_seen: tokio::sync::OnceCell<()>,
 }
 
 impl fmt::Debug for GcsBackend {
@@ -437,7 +439,37 @@ impl GcsBackend {
             threshold: config.resumable_threshold.0,
             chunk_size: config.resumable_chunk_size.0,
             slots: Arc::new(Semaphore::new(config.connection_pool_size)),
+            bucket_seen: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// Turns a "not found" into "the bucket does not exist" when that is why: GCS says so in its
+    /// message, but emulators answer a bare 404, so on the first 404 of a process the bucket is
+    /// looked up once (one request; a bucket found is remembered).
+    async fn or_missing_bucket(&self, e: Error) -> Error {
+        if e.kind() != ErrorKind::NotFound || self.bucket_seen.initialized() {
+            return e;
+        }
+        let looked = {
+            let _slot = self.slot().await;
+            self.client
+                .get_bucket(&GetBucketRequest {
+                    bucket: self.bucket.clone(),
+                    ..Default::default()
+                })
+                .await
+        };
+        match looked {
+            Ok(_) => {
+                let _ = self.bucket_seen.set(());
+                e
+            }
+            Err(b) if Self::status_of(&b) == Some(404) => Error::config(format!(
+                "bucket {} does not exist at {}: create it first",
+                self.bucket, self.endpoint
+            )),
+            Err(_) => e,
+        }
     }
 
     /// Creates the bucket (one that already exists is fine); needs a project id, except on an
@@ -801,31 +833,39 @@ impl Backend for GcsBackend {
         } else {
             self.put_resumable(key, &full, data, &checksum).await
         };
-        let stored = stored.map_err(|e| match e.kind() {
-            ErrorKind::Conflict => Error::new(
-                ErrorKind::Conflict,
-                format!("{key}: already exists on {}", self.shown),
-            ),
-            _ => e,
-        })?;
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("{key}: already exists on {}", self.shown),
+                ));
+            }
+            // An upload is never "not found" unless its bucket is.
+            Err(e) => return Err(self.or_missing_bucket(e).await),
+        };
         self.check_stored(key, &full, &checksum, &stored).await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {
         let full = self.key(key)?;
-        let _slot = self.slot().await;
-        self.client
-            .download_object(
-                &GetObjectRequest {
-                    bucket: self.bucket.clone(),
-                    object: full,
-                    ..Default::default()
-                },
-                &GcsRange::default(),
-            )
-            .await
-            .map(Bytes::from)
-            .map_err(|e| self.err("get", key, e))
+        let got = {
+            let _slot = self.slot().await;
+            self.client
+                .download_object(
+                    &GetObjectRequest {
+                        bucket: self.bucket.clone(),
+                        object: full,
+                        ..Default::default()
+                    },
+                    &GcsRange::default(),
+                )
+                .await
+        };
+        match got {
+            Ok(bytes) => Ok(Bytes::from(bytes)),
+            Err(e) => Err(self.or_missing_bucket(self.err("get", key, e)).await),
+        }
     }
 
     async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
@@ -869,7 +909,10 @@ impl Backend for GcsBackend {
 
     async fn head(&self, key: &str) -> Result<ObjectMeta> {
         let full = self.key(key)?;
-        self.head_full(key, &full).await
+        match self.head_full(key, &full).await {
+            Err(e) => Err(self.or_missing_bucket(e).await),
+            ok => ok,
+        }
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -892,7 +935,10 @@ impl Backend for GcsBackend {
                 let Some(token) = token else {
                     return Ok(None);
                 };
-                let (items, next) = self.list_page(&listed, &full, token).await?;
+                let (items, next) = match self.list_page(&listed, &full, token).await {
+                    Ok(page) => page,
+                    Err(e) => return Err(self.or_missing_bucket(e).await),
+                };
                 Ok(Some((
                     futures::stream::iter(items.into_iter().map(Ok)),
                     next.map(Some),

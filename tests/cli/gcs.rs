@@ -1519,9 +1519,8 @@ fn an_unreachable_token_endpoint_exits_6() {
 // ---------------------------------------------------------------------------------------------
 
 /// A bucket that does not exist: `health` reports it unhealthy (exit 1), naming the bucket and
-/// "not found"; reading commands fail with "no vault" (exit 3); nothing creates the bucket.
-/// (fake-gcs-server answers a bare `404 Not Found` for every call on a missing bucket, so this
-/// is as far as ldv can tell them apart; see the ignored test below.)
+/// "not found"; reading commands fail as a configuration error naming the bucket (exit 2; the
+/// emulator answers a bare `404 Not Found`, so ldv looks the bucket up once); nothing creates it.
 #[test]
 fn a_missing_bucket_is_unhealthy_and_never_created() {
     let Some(mut t) = Gs::new("no-bucket") else {
@@ -1536,9 +1535,12 @@ fn a_missing_bucket_is_unhealthy_and_never_created() {
         "{text}"
     );
     for args in [vec!["ls"], vec!["get", "a.bin", "a.out"], vec!["verify"]] {
-        let out = t.ldv_url().args(&args).assert().code(3);
+        let out = t.ldv_url().args(&args).assert().code(2);
         let line = error_line(out.get_output());
-        assert!(line.contains(&t.url()), "{args:?}: {line}");
+        assert!(
+            line.contains(&t.bucket) && line.contains("does not exist"),
+            "{args:?}: {line}"
+        );
     }
     for args in [vec!["init"], vec!["put", "a.bin", "a.bin"]] {
         let out = t.ldv_url().args(&args).assert().failure();
@@ -1554,10 +1556,6 @@ fn a_missing_bucket_is_unhealthy_and_never_created() {
 /// A missing bucket is a configuration error (exit 2) naming it, for every command, as on GCS
 /// (whose 404 says "The specified bucket does not exist.").
 #[test]
-#[ignore = "BUG: a missing bucket is recognised only by GCS's message text ('bucket does not \
-            exist'); fake-gcs-server answers '404 Not Found', so init and put exit 3 with \
-            'ldv-vault.json: not found' and ls with 'no vault at gs://...', never naming the \
-            bucket, although an upload (or a listing) answered 404 can only mean a missing bucket"]
 fn a_missing_bucket_is_named_with_exit_2() {
     let Some(mut t) = Gs::new("no-bucket-2") else {
         return;
