@@ -398,23 +398,33 @@ impl GcsBackend {
                         "gcs backend: cannot read credentials_path {shown}: {e}"
                     ))
                 })?;
-            client_config = client_config.with_credentials(file).await.map_err(|e| {
-                Error::config(format!(
-                    "gcs backend: cannot use the credentials in {shown}: {e}"
-                ))
-            })?;
+            client_config = client_config
+                .with_credentials(file)
+                .await
+                .map_err(|e| token_failure(&format!("the credentials in {shown}"), &e))?;
         } else if config.anonymous {
             client_config = client_config.anonymous();
         } else {
             client_config = client_config.with_auth().await.map_err(|e| {
-                Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!(
-                        "gcs backend: no Google credentials found ({e}); set \
-                         GOOGLE_APPLICATION_CREDENTIALS or credentials_path, or anonymous = true \
-                         for an emulator"
+                let detail = e.to_string();
+                match std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS") {
+                    // A key file was named: it was found, so say what became of it.
+                    Some(path) => token_failure(
+                        &format!(
+                            "the credentials in {}",
+                            std::path::Path::new(&path).display()
+                        ),
+                        &detail,
                     ),
-                )
+                    None => Error::new(
+                        ErrorKind::PermissionDenied,
+                        format!(
+                            "gcs backend: no Google credentials found ({detail}); set \
+                             GOOGLE_APPLICATION_CREDENTIALS or credentials_path, or anonymous = \
+                             true for an emulator"
+                        ),
+                    ),
+                }
             })?;
         }
         if config.project_id.is_some() {
@@ -1039,6 +1049,47 @@ impl Backend for GcsBackend {
     async fn sweep(&self, _older_than: Duration) -> Result<Swept> {
         Ok(Swept::default())
     }
+}
+
+/// The error for a first access token that could not be had (the client fetches one when it is
+/// built): refused credentials are denied (exit 5), an unreachable token endpoint a network error
+/// (exit 6), anything else a configuration error naming the credentials.
+fn token_failure(what: &str, e: &dyn std::fmt::Display) -> Error {
+    let detail = e.to_string();
+    let lower = detail.to_ascii_lowercase();
+    let kind = if [
+        "invalid_grant",
+        "unauthorized",
+        "invalid_client",
+        "403",
+        "401",
+        "denied",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+    {
+        ErrorKind::PermissionDenied
+    } else if [
+        "connect",
+        "timed out",
+        "timeout",
+        "dns",
+        "error sending request",
+        "refused",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+    {
+        ErrorKind::NetworkError
+    } else {
+        ErrorKind::ConfigurationError
+    };
+    let verb = match kind {
+        ErrorKind::PermissionDenied => "were refused by the token endpoint",
+        ErrorKind::NetworkError => "could not reach the token endpoint",
+        _ => "cannot be used",
+    };
+    Error::new(kind, format!("gcs backend: {what} {verb}: {detail}"))
 }
 
 #[cfg(test)]

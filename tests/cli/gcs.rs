@@ -1441,10 +1441,6 @@ fn service_account_credentials_from_a_file_or_the_environment() {
 /// authentication failure: exit 5, naming the key file, whether the key comes from
 /// `credentials_path` or `GOOGLE_APPLICATION_CREDENTIALS`.
 #[test]
-#[ignore = "BUG: the first token is fetched while the client is built (gcloud-storage's \
-            with_credentials/with_auth), and GcsBackend::new maps any failure there to a \
-            configuration error (exit 2, credentials_path) or to 'no Google credentials found' \
-            (exit 5, even though GOOGLE_APPLICATION_CREDENTIALS was found and read)"]
 fn refused_credentials_exit_5_naming_the_key_file() {
     let Some(t) = Gs::new("refused") else {
         return;
@@ -1481,9 +1477,6 @@ fn refused_credentials_exit_5_naming_the_key_file() {
 /// A token endpoint that cannot be reached is a network error like any other: retried, then
 /// exit 6 naming it.
 #[test]
-#[ignore = "BUG: the first token is fetched while the client is built, outside the retry layer; \
-            an unreachable token endpoint gives exit 2 'cannot use the credentials in FILE' \
-            (credentials_path) or exit 5 'no Google credentials found' (ADC), never exit 6"]
 fn an_unreachable_token_endpoint_exits_6() {
     let Some(t) = Gs::new("token-down") else {
         return;
