@@ -378,11 +378,11 @@ class Harness:
         self.aws = os.environ.get("AWS_BIN") or "aws"
         self.s3 = S3() if "LDV_TEST_S3_S3SFS_ENDPOINT" in os.environ else None
         self.work = tempfile.mkdtemp(prefix="ldv-peers.", dir=a.tmp)
-        self.data = os.path.join(self.work, "data")
+        self.data = tempfile.mkdtemp(prefix="ldv-peers-data.", dir=a.data) if a.data else os.path.join(self.work, "data")
         self.stores = os.path.join(self.work, "stores")
         self.outs = os.path.join(self.work, "out")
         for d in (self.data, self.stores, self.outs):
-            os.makedirs(d)
+            os.makedirs(d, exist_ok=True)
         env = dict(os.environ)
         for var in ("AWS_CA_BUNDLE", "AWS_PROFILE", "AWS_ENDPOINT_URL", "LDV_CONFIG", "LDV_PROFILE", "LDV_VAULT",
                     "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
@@ -412,26 +412,37 @@ class Harness:
 
     # -- data -------------------------------------------------------------------------------
 
-    def make_data(self):
-        a = self.a
+    # Data is made for the sections that need it and removed after them, so that at most one
+    # section's data is on disk at a time (the 1 GiB file, or the 2 GiB file and its second
+    # version, or the tree).
+
+    def make_file(self):
         self.file = os.path.join(self.data, "file.bin")
-        log(f"data: {fmt_size_mib(a.size_mib)} random file")
+        log(f"data: {fmt_size_mib(self.a.size_mib)} random file")
         with open(self.file, "wb") as f:
-            subprocess.run(["head", "-c", str(a.size_mib * MIB), "/dev/urandom"], stdout=f, check=True)
-        if "edit" in a.only:
-            self.v1 = os.path.join(self.data, "edit-v1.bin")
-            self.v2 = os.path.join(self.data, "edit-v2.bin")
-            log(f"data: {fmt_size_mib(a.edit_size_mib)} file and its second version")
-            with open(self.v1, "wb") as f:
-                subprocess.run(["head", "-c", str(a.edit_size_mib * MIB), "/dev/urandom"], stdout=f, check=True)
-            self.edits = make_second_version(self.v1, self.v2, seed=a.seed)
-        if "small" in a.only:
-            self.tree = os.path.join(self.data, "tree")
-            log(f"data: {a.files:,} files of {a.file_kib} KiB in a tree")
-            make_tree(self.tree, a.files, a.file_kib * 1024, a.seed)
-        else:
-            self.tree = os.path.join(self.data, "tree")
+            subprocess.run(["head", "-c", str(self.a.size_mib * MIB), "/dev/urandom"], stdout=f, check=True)
         run(["sync"])
+
+    def make_edit(self):
+        a = self.a
+        self.v1 = os.path.join(self.data, "edit-v1.bin")
+        self.v2 = os.path.join(self.data, "edit-v2.bin")
+        log(f"data: {fmt_size_mib(a.edit_size_mib)} random file and its second version")
+        with open(self.v1, "wb") as f:
+            subprocess.run(["head", "-c", str(a.edit_size_mib * MIB), "/dev/urandom"], stdout=f, check=True)
+        self.edits = make_second_version(self.v1, self.v2, seed=a.seed)
+        run(["sync"])
+
+    def make_tree(self):
+        a = self.a
+        self.tree = os.path.join(self.data, "tree")
+        log(f"data: {a.files:,} random files of {a.file_kib} KiB in a tree")
+        make_tree(self.tree, a.files, a.file_kib * 1024, a.seed)
+        run(["sync"])
+
+    def drop_data(self):
+        for name in os.listdir(self.data):
+            rm(os.path.join(self.data, name))
 
     # -- measuring --------------------------------------------------------------------------
 
@@ -482,63 +493,67 @@ class Harness:
         rows[1][0].stored = size
         rm(out)
 
+    def put_then_get(self, sec, kind, names, cmds, units, unit_name, put, get):
+        """Each run, for each tool in turn: a fresh store, a timed put, a timed get of what that put
+        stored into an empty directory, a check of the output, and the store dropped (so at most
+        one tool's store and output are on disk at a time)."""
+        puts = {n: self.add(Row(sec, self.tools[n].name, "put", cmds[n][0], units, unit_name)) for n in names}
+        gets = {n: self.add(Row(sec, self.tools[n].name, "get", cmds[n][1], units, unit_name)) for n in names}
+        out_dir = os.path.join(self.outs, "get")
+        for i in range(self.a.runs):
+            for n in names:
+                tool, prow, grow = self.tools[n], puts[n], gets[n]
+                if prow.error:
+                    continue
+                st = self.store(kind, f"{kind}-{n.replace(' ', '')}")
+                try:
+                    st.reset()
+                    tool.extra_reset()
+                    tool.prepare(st)
+                    before = st.stored()
+                    w = self.measure(prow, put(tool, st))
+                    prow.stored = grow.stored = st.stored() - before
+                    self.progress(prow, i, w)
+                except Failed as e:
+                    prow.error = str(e)
+                    grow.error = "no put to read"
+                    log(f"FAILED {sec} {n} put: {e}")
+                    st.drop()
+                    continue
+                if not grow.error:
+                    rm(out_dir)
+                    os.makedirs(out_dir)
+                    try:
+                        cmd, check = get(tool, st, out_dir)  # check: the verifying command, made after the get
+                        w = self.measure(grow, cmd)
+                        self.progress(grow, i, w)
+                        run(check())
+                    except Failed as e:
+                        grow.error = str(e)
+                        log(f"FAILED {sec} {n} get: {e}")
+                    rm(out_dir)
+                st.drop()
+        tool = self.tools["restic"]
+        tool.extra_reset()
+
     def one_file(self, kind):
-        """put and get of the big file: every tool to its own fresh store per run."""
+        """put and get of the big file."""
         sec = f"1 file, {kind}"
-        size = self.a.size_mib * MIB
         names = ["ldv", "rclone", "restic", "aws" if kind == "s3" else "cp"]
         cmds = {"ldv": ("ldv put FILE NAME", "ldv get NAME OUT"),
                 "rclone": ("rclone copyto FILE DEST", "rclone copyto DEST OUT"),
                 "restic": ("restic backup FILE", "restic restore latest --target DIR"),
                 "aws": ("aws s3 cp FILE s3://B/K", "aws s3 cp s3://B/K OUT"),
                 "cp": ("cp FILE DIR/", "cp DIR/FILE OUT")}
-        puts = {n: self.add(Row(sec, self.tools[n].name, "put", cmds[n][0], size)) for n in names}
-        stores = {n: self.store(kind, f"{kind}-file-{n}") for n in names}
-        for i in range(self.a.runs):
-            for n in names:
-                tool, st, row = self.tools[n], stores[n], puts[n]
-                if row.error:
-                    continue
-                try:
-                    st.reset()
-                    tool.extra_reset()
-                    tool.prepare(st)
-                    before = st.stored()
-                    w = self.measure(row, tool.put(st, self.file, "file.bin"))
-                    row.stored = st.stored() - before
-                    self.progress(row, i, w)
-                except Failed as e:
-                    row.error = str(e)
-                    log(f"FAILED {sec} {n} put: {e}")
-        gets = {n: self.add(Row(sec, self.tools[n].name, "get", cmds[n][1], size)) for n in names}
-        for n in names:
-            gets[n].stored = puts[n].stored
-            if puts[n].error:
-                gets[n].error = "no put to read"
-        out_dir = os.path.join(self.outs, "get")
-        for i in range(self.a.runs):
-            for n in names:
-                tool, st, row = self.tools[n], stores[n], gets[n]
-                if row.error:
-                    continue
-                rm(out_dir)
-                os.makedirs(out_dir)
-                if n == "restic":
-                    cmd, got = tool.get(st, "file.bin", out_dir), None
-                else:
-                    got = os.path.join(out_dir, "file.bin")
-                    cmd = tool.get(st, "file.bin", got)
-                try:
-                    w = self.measure(row, cmd)
-                    self.progress(row, i, w)
-                    run(["cmp", self.file, got or Restic.restored(out_dir, self.file)])
-                except Failed as e:
-                    row.error = str(e)
-                    log(f"FAILED {sec} {n} get: {e}")
-        rm(out_dir)
-        for st in stores.values():
-            st.drop()
-        self.tools["restic"].extra_reset()
+
+        def get(tool, st, out_dir):
+            if tool.name == "restic":
+                return tool.get(st, "file.bin", out_dir), lambda: ["cmp", self.file, Restic.restored(out_dir, self.file)]
+            got = os.path.join(out_dir, "file.bin")
+            return tool.get(st, "file.bin", got), lambda: ["cmp", self.file, got]
+
+        self.put_then_get(sec, kind, names, cmds, self.a.size_mib * MIB, None,
+                          lambda tool, st: tool.put(st, self.file, "file.bin"), get)
 
     def second_version(self, kind):
         """First put of v1, then timed put of v2 to the same store; bytes stored by the second."""
@@ -592,51 +607,16 @@ class Harness:
                 "rclone": ("rclone copy DIR DEST", "rclone copy DEST OUT"),
                 "restic": ("restic backup DIR", "restic restore latest --target OUT"),
                 "cp": ("cp -r DIR DEST", "cp -r DEST OUT")}
-        n_files = self.a.files
-        puts = {n: self.add(Row(sec, self.tools[n].name, "put", cmds[n][0], n_files, "files")) for n in names}
-        stores = {n: self.store(kind, f"{kind}-tree-{n}") for n in names}
-        for i in range(self.a.runs):
-            for n in names:
-                tool, st, row = self.tools[n], stores[n], puts[n]
-                if row.error:
-                    continue
-                try:
-                    st.reset()
-                    tool.extra_reset()
-                    tool.prepare(st)
-                    before = st.stored()
-                    w = self.measure(row, tool.put_tree(st, self.tree, "tree"))
-                    row.stored = st.stored() - before
-                    self.progress(row, i, w)
-                except Failed as e:
-                    row.error = str(e)
-                    log(f"FAILED {sec} {n} put: {e}")
-        gets = {n: self.add(Row(sec, self.tools[n].name, "get", cmds[n][1], n_files, "files")) for n in names}
-        for n in names:
-            gets[n].stored = puts[n].stored
-            if puts[n].error:
-                gets[n].error = "no put to read"
-        out_dir = os.path.join(self.outs, "tree")
-        for i in range(self.a.runs):
-            for n in names:
-                tool, st, row = self.tools[n], stores[n], gets[n]
-                if row.error:
-                    continue
-                rm(out_dir)
-                if n == "restic":
-                    os.makedirs(out_dir)
-                cmd, got = tool.get_tree(st, "tree", out_dir)
-                try:
-                    w = self.measure(row, cmd)
-                    self.progress(row, i, w)
-                    run(["diff", "-r", "-q", self.tree, got or Restic.restored(out_dir, self.tree)])
-                except Failed as e:
-                    row.error = str(e)
-                    log(f"FAILED {sec} {n} get: {e}")
-        rm(out_dir)
-        for st in stores.values():
-            st.drop()
-        self.tools["restic"].extra_reset()
+
+        def get(tool, st, out_dir):
+            if tool.name == "restic":
+                return tool.get(st, "tree", out_dir), lambda: ["diff", "-r", "-q", self.tree, Restic.restored(out_dir, self.tree)]
+            got = os.path.join(out_dir, "tree")
+            cmd, got = tool.get_tree(st, "tree", got)
+            return cmd, lambda: ["diff", "-r", "-q", self.tree, got]
+
+        self.put_then_get(sec, kind, names, cmds, self.a.files, "files",
+                          lambda tool, st: tool.put_tree(st, self.tree, "tree"), get)
 
     def startup(self):
         row = self.add(Row("startup", "ldv", "--version", "hyperfine --warmup 3 -N 'ldv --version'"))
@@ -655,6 +635,7 @@ class Harness:
 
     def cleanup(self):
         rm(self.work)
+        rm(self.data)
 
 
 def make_second_version(v1, v2, seed):
@@ -720,7 +701,10 @@ def machine_info(h):
                     mem = f"{int(line.split()[1]) / (1 << 20):.1f} GiB"
     except OSError:
         pass
-    fs = sh(["df", "--output=fstype,source", h.work]).splitlines()[-1:] or ["?"]
+    def fs_of(path):
+        line = (sh(["df", "--output=fstype,source,target", path]).splitlines()[-1:] or ["?"])[0]
+        parts = line.split()
+        return f"{parts[0]} ({parts[1]} on {parts[2]})" if len(parts) == 3 else line
     os_name = "?"
     try:
         with open("/etc/os-release") as f:
@@ -736,7 +720,8 @@ def machine_info(h):
         "mem": mem,
         "kernel": platform.release(),
         "os": os_name,
-        "fs": " ".join(fs[0].split()),
+        "fs": fs_of(h.work),
+        "data_fs": fs_of(h.data),
     }
 
 
@@ -859,7 +844,8 @@ def report(h, started, ended, load_start, load_end, wall_total, mach, vers):
     w("## Machine")
     w("")
     w(f"- CPU: {mach['cpu']}, {mach['cores']} logical cores ({mach['features']}); RAM {mach['mem']}")
-    w(f"- {mach['os']}, Linux {mach['kernel']}; data, local stores and s3s-fs's directory on {mach['fs']}")
+    w(f"- {mach['os']}, Linux {mach['kernel']}; local stores and s3s-fs's directory on {mach['fs']};")
+    w(f"  source data on {mach['data_fs']}")
     w(f"- {vers['ldv']} (release build); {vers['rclone']}; {vers['restic']}; {vers['aws']};")
     w(f"  s3s-fs {vers['s3s-fs']}; {vers['hyperfine']}; {vers['sha256sum']}")
     w("")
@@ -872,9 +858,9 @@ def report(h, started, ended, load_start, load_end, wall_total, mach, vers):
     w("  Files are read from the page cache for every tool alike: the harness does not drop caches (it")
     w("  would need to on every run for every tool, and the machine is shared).")
     w("- Put rows: a fresh destination before every run (a new directory, restic repository, ldv vault or")
-    w("  S3 bucket; `ldv init` and `restic init` are not timed), so every run is a first put. Get rows")
-    w("  read what the last put run stored and write to an empty directory; every get's output is")
-    w("  compared with the source after the timing (`cmp`, `diff -r`).")
+    w("  S3 bucket; `ldv init` and `restic init` are not timed), so every run is a first put. Each put")
+    w("  is followed by a get of what it stored into an empty directory, and the get's output is")
+    w("  compared with the source after the timing (`cmp`, `diff -r`). Tools take turns within a run.")
     w("- S3: one `s3s-fs` server on 127.0.0.1 for every tool (plain HTTP, SigV4), a bucket of its own")
     w("  per tool; it stores objects as files, so bytes stored = the bucket's files plus s3s-fs's")
     w("  per-object metadata files, as on disk. Local: bytes stored = apparent size of the destination.")
@@ -971,6 +957,7 @@ def main():
     p.add_argument("--file-kib", type=int, default=16, help="size of each small file (default 16)")
     p.add_argument("--runs", type=int, default=3, help="runs per row; medians are reported (default 3)")
     p.add_argument("--tmp", default=os.environ.get("TMPDIR", "/tmp"), help="where data and stores go (default $TMPDIR or /tmp)")
+    p.add_argument("--data", help="where the source data goes, if not under --tmp (e.g. /dev/shm when disk is short)")
     p.add_argument("--out", help="the report (default BENCHMARKS.md at the repository root)")
     p.add_argument("--only", default="limits,local,s3,edit,small,startup",
                    help="sections to run, comma-separated (default: all): limits,local,s3,edit,small,startup")
@@ -996,21 +983,27 @@ def main():
     t0 = time.monotonic()
     log(f"work directory {h.work}; load average {load_start}")
     try:
-        h.make_data()
-        if "limits" in a.only:
-            h.limits()
-        if "local" in a.only:
-            h.one_file("local")
-        if "s3" in a.only:
-            h.one_file("s3")
+        if a.only & {"limits", "local", "s3"}:
+            h.make_file()
+            if "limits" in a.only:
+                h.limits()
+            if "local" in a.only:
+                h.one_file("local")
+            if "s3" in a.only:
+                h.one_file("s3")
+            h.drop_data()
         if "edit" in a.only:
+            h.make_edit()
             for kind in ("local", "s3"):
                 if kind in a.kinds:
                     h.second_version(kind)
+            h.drop_data()
         if "small" in a.only:
+            h.make_tree()
             for kind in ("local", "s3"):
                 if kind in a.kinds:
                     h.small_files(kind)
+            h.drop_data()
         if "startup" in a.only:
             h.startup()
         wall_total = time.monotonic() - t0

@@ -11,8 +11,10 @@
 # (as root, or through sudo), PyPI `awscli` into a venv under .cache/, s3s-fs through
 # scripts/s3-servers (built from crates.io into .cache/ the first time: ~5 min). LDV_BIN=/path/ldv
 # skips the release build; --rev REV builds commit REV from a clean export (with its own target
-# directory under .cache/, so a work tree others are editing is neither measured nor rebuilt). Progress goes to stderr; data and stores go under --tmp (default
-# $TMPDIR or /tmp; ~10 GiB free needed at default sizes) and are removed at exit.
+# directory under .cache/, so a work tree others are editing is neither measured nor rebuilt).
+# Progress goes to stderr. Data and stores go under --tmp (default $TMPDIR or /tmp; --data DIR
+# puts the source data elsewhere, e.g. /dev/shm) and are removed at exit. Disk at default sizes:
+# up to ~8 GiB (the 2 GiB file, its second version and rclone's two copies of it).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
