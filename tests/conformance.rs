@@ -187,9 +187,20 @@ mod stacks {
             .await
             .expect("create the test bucket");
         Some(TestStack {
-            backend: Arc::new(backend),
+            backend: served(Arc::new(backend)),
             local: None,
         })
+    }
+
+    /// A stack on a real server runs under the retry layer, as in `ldv` itself: servers on a
+    /// loaded machine drop a connection now and then (Azurite under thousands of puts, say), and
+    /// a reset retried is not a broken contract. The layer passes every other error through.
+    fn served(backend: DynBackend) -> DynBackend {
+        Arc::new(RetryBackend::new(
+            backend,
+            RetryPolicy::default(),
+            Arc::new(NoReporter),
+        ))
     }
 
     pub async fn s3_moto() -> Option<TestStack> {
@@ -234,7 +245,7 @@ mod stacks {
             .await
             .expect("create the test container");
         Some(TestStack {
-            backend: Arc::new(backend),
+            backend: served(Arc::new(backend)),
             local: None,
         })
     }
@@ -288,7 +299,7 @@ mod stacks {
             .await
             .expect("create the test bucket");
         Some(TestStack {
-            backend: Arc::new(backend),
+            backend: served(Arc::new(backend)),
             local: None,
         })
     }
