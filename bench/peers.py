@@ -855,8 +855,12 @@ def report(h, started, ended, load_start, load_end, wall_total, mach, vers):
     w("  harness around each command; peak RSS is `/usr/bin/time`'s maximum resident set of the command")
     w("  (the largest of its runs).")
     w("- Same data for every tool, generated once per run from `/dev/urandom` (incompressible).")
-    w("  Files are read from the page cache for every tool alike: the harness does not drop caches (it")
-    w("  would need to on every run for every tool, and the machine is shared).")
+    if mach["data_fs"].startswith("tmpfs"):
+        w("  The source data is on tmpfs (`--data`), so every tool reads it from memory alike, as it")
+        w("  would from the page cache.")
+    else:
+        w("  Files are read from the page cache for every tool alike: the harness does not drop caches (it")
+        w("  would need to on every run for every tool, and the machine is shared).")
     w("- Put rows: a fresh destination before every run (a new directory, restic repository, ldv vault or")
     w("  S3 bucket; `ldv init` and `restic init` are not timed), so every run is a first put. Each put")
     w("  is followed by a get of what it stored into an empty directory, and the get's output is")
