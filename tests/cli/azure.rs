@@ -16,7 +16,7 @@
 mod proxy;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,10 @@ use assert_cmd::Command;
 use base64::Engine;
 use serde_json::Value;
 
-use crate::common::{Env, assert_file, error_line, json_of, random_bytes, sha256_hex};
+use crate::common::{
+    Env, all_text, assert_file, closed_port, error_line, get, json_of, output, put, random_bytes,
+    sha256_hex, verify_clean,
+};
 use proxy::{FaultProxy, Faults};
 
 const KIB: usize = 1 << 10;
@@ -97,14 +100,6 @@ fn through(proxy: &FaultProxy, endpoint: &str) -> String {
         .split_once('/')
         .map_or("", |(_, p)| p);
     format!("{}/{path}", proxy.endpoint().trim_end_matches('/'))
-}
-
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    port
 }
 
 /// One test's world: a temp [`Env`], an endpoint and a fresh prefix in the test container.
@@ -275,60 +270,6 @@ fn account_sas(sp: &str) -> String {
         encode(&expiry),
         encode(&sig)
     )
-}
-
-/// Runs `cmd` to its end and returns what it printed, whatever its exit status.
-fn output(mut cmd: Command) -> Output {
-    cmd.output().expect("run ldv")
-}
-
-/// Stdout and stderr of `out` as one string, for searching.
-fn all_text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// `ldv --json put SRC NAME` through `cmd`, asserting success: the receipt.
-fn put(mut cmd: Command, src: &Path, name: &str) -> Value {
-    let out = cmd
-        .args(["--json", "put"])
-        .arg(src)
-        .arg(name)
-        .assert()
-        .success();
-    json_of(out.get_output())
-}
-
-/// `ldv --json get NAME DEST` through `cmd`, asserting success and that DEST holds `want`.
-fn get(mut cmd: Command, name: &str, dest: &Path, want: &[u8]) -> Value {
-    let out = cmd
-        .args(["--json", "get", name])
-        .arg(dest)
-        .assert()
-        .success();
-    assert_file(dest, want);
-    let receipt = json_of(out.get_output());
-    assert_eq!(receipt["sha256"], sha256_hex(want));
-    receipt
-}
-
-/// `ldv --json verify --read-data` through `cmd`, asserting exit 0 and no problem: the report.
-fn verify_clean(mut cmd: Command) -> Value {
-    let out = cmd
-        .args(["--json", "verify", "--read-data"])
-        .assert()
-        .code(0);
-    let report = json_of(out.get_output());
-    assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
-    assert_eq!(
-        report["could_not_check"],
-        serde_json::json!([]),
-        "{report:#}"
-    );
-    report
 }
 
 fn u(v: &Value) -> u64 {

@@ -2,6 +2,7 @@
 //! environment, deterministic content, hashes, JSON parsing and snapshots of a vault directory.
 
 use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
@@ -383,4 +384,68 @@ pub fn assert_bytes(got: &[u8], want: &[u8], what: &str) {
 pub fn assert_file(path: &Path, want: &[u8]) {
     let got = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     assert_bytes(&got, want, &path.display().to_string());
+}
+
+/// A loopback port nothing listens on.
+pub fn closed_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    port
+}
+
+/// Runs `cmd` to its end and returns what it printed, whatever its exit status.
+pub fn output(mut cmd: Command) -> Output {
+    cmd.output().expect("run ldv")
+}
+
+/// Stdout and stderr of `out` as one string, for searching.
+pub fn all_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `ldv --json put SRC NAME` through `cmd`, asserting success: the receipt.
+pub fn put(mut cmd: Command, src: &Path, name: &str) -> Value {
+    let out = cmd
+        .args(["--json", "put"])
+        .arg(src)
+        .arg(name)
+        .assert()
+        .success();
+    json_of(out.get_output())
+}
+
+/// `ldv --json get NAME DEST` through `cmd`, asserting success and that DEST holds `want`: the
+/// receipt.
+pub fn get(mut cmd: Command, name: &str, dest: &Path, want: &[u8]) -> Value {
+    let out = cmd
+        .args(["--json", "get", name])
+        .arg(dest)
+        .assert()
+        .success();
+    assert_file(dest, want);
+    let receipt = json_of(out.get_output());
+    assert_eq!(receipt["sha256"], sha256_hex(want));
+    assert_eq!(receipt["size"], want.len() as u64);
+    receipt
+}
+
+/// `ldv --json verify --read-data` through `cmd`, asserting exit 0 and no problem: the report.
+pub fn verify_clean(mut cmd: Command) -> Value {
+    let out = cmd
+        .args(["--json", "verify", "--read-data"])
+        .assert()
+        .code(0);
+    let report = json_of(out.get_output());
+    assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
+    assert_eq!(
+        report["could_not_check"],
+        serde_json::json!([]),
+        "{report:#}"
+    );
+    report
 }

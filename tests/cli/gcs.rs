@@ -24,8 +24,7 @@ mod proxy;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,8 +33,8 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::common::{
-    Env, assert_bytes, assert_file, error_line, json_of, permissions_enforced, random_bytes,
-    sha256_hex,
+    Env, all_text, assert_bytes, closed_port, error_line, get, json_of, output,
+    permissions_enforced, put, random_bytes, sha256_hex, verify_clean,
 };
 use proxy::{FaultProxy, Faults};
 
@@ -97,14 +96,6 @@ fn socket_of(endpoint: &str) -> SocketAddr {
     let host = rest.split('/').next().unwrap_or(rest);
     host.parse()
         .unwrap_or_else(|e| panic!("endpoint {endpoint:?} is not http://IP:PORT: {e}"))
-}
-
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    port
 }
 
 /// One test's world: a temp [`Env`], an endpoint, a bucket and a fresh prefix in it.
@@ -438,56 +429,6 @@ fn bucket_exists(endpoint: &str, name: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // ldv helpers
 // ---------------------------------------------------------------------------------------------
-
-/// Runs `cmd` to its end and returns what it printed, whatever its exit status.
-fn output(mut cmd: Command) -> Output {
-    cmd.output().expect("run ldv")
-}
-
-/// Stdout and stderr of `out` as one string, for searching.
-fn all_text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// `ldv --json put SRC NAME` through `cmd`, asserting success: the receipt.
-fn put(mut cmd: Command, src: &Path, name: &str) -> Value {
-    let out = cmd
-        .args(["--json", "put"])
-        .arg(src)
-        .arg(name)
-        .assert()
-        .success();
-    json_of(out.get_output())
-}
-
-/// `ldv --json get NAME DEST` through `cmd`, asserting success and that DEST holds `want`.
-fn get(mut cmd: Command, name: &str, dest: &Path, want: &[u8]) -> Value {
-    let out = cmd
-        .args(["--json", "get", name])
-        .arg(dest)
-        .assert()
-        .success();
-    assert_file(dest, want);
-    let receipt = json_of(out.get_output());
-    assert_eq!(receipt["sha256"], sha256_hex(want));
-    receipt
-}
-
-/// `ldv --json verify --read-data` through `cmd`, asserting exit 0 and no problem: the report.
-fn verify_clean(mut cmd: Command) -> Value {
-    let out = cmd
-        .args(["--json", "verify", "--read-data"])
-        .assert()
-        .code(0);
-    let report = json_of(out.get_output());
-    assert_eq!(report["problems"], json!([]), "{report:#}");
-    assert_eq!(report["could_not_check"], json!([]), "{report:#}");
-    report
-}
 
 /// The chunk list of `name` as `(offset, size, id)`, from `stat --json`.
 fn chunks_of(mut cmd: Command, name: &str) -> Vec<(u64, u64, String)> {

@@ -23,7 +23,10 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use serde_json::Value;
 
-use crate::common::{Env, assert_file, error_line, json_of, random_bytes, sha256_hex};
+use crate::common::{
+    Env, all_text, assert_file, closed_port, error_line, get, json_of, output, put, random_bytes,
+    sha256_hex, verify_clean,
+};
 use proxy::{FaultProxy, Faults};
 
 const KIB: usize = 1 << 10;
@@ -111,14 +114,6 @@ fn socket_of(endpoint: &str) -> SocketAddr {
         .trim_end_matches('/')
         .parse()
         .unwrap_or_else(|e| panic!("endpoint {endpoint:?} is not http://IP:PORT: {e}"))
-}
-
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    port
 }
 
 /// One test's world: a temp [`Env`] (home, config, work dirs), a server and a fresh prefix in
@@ -276,62 +271,6 @@ impl S3 {
     fn path(&self, rel: &str) -> PathBuf {
         self.env.path(rel)
     }
-}
-
-/// Runs `cmd` to its end and returns what it printed, whatever its exit status.
-fn output(mut cmd: Command) -> Output {
-    cmd.output().expect("run ldv")
-}
-
-/// Stdout and stderr of `out` as one string, for searching.
-fn all_text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// `ldv --json put SRC NAME` through `cmd`, asserting success: the receipt.
-fn put(mut cmd: Command, src: &Path, name: &str) -> Value {
-    let out = cmd
-        .args(["--json", "put"])
-        .arg(src)
-        .arg(name)
-        .assert()
-        .success();
-    json_of(out.get_output())
-}
-
-/// `ldv --json get NAME DEST` through `cmd`, asserting success and that DEST holds `want`: the
-/// receipt.
-fn get(mut cmd: Command, name: &str, dest: &Path, want: &[u8]) -> Value {
-    let out = cmd
-        .args(["--json", "get", name])
-        .arg(dest)
-        .assert()
-        .success();
-    assert_file(dest, want);
-    let receipt = json_of(out.get_output());
-    assert_eq!(receipt["sha256"], sha256_hex(want));
-    assert_eq!(receipt["size"], want.len() as u64);
-    receipt
-}
-
-/// `ldv --json verify --read-data` through `cmd`, asserting exit 0 and no problem: the report.
-fn verify_clean(mut cmd: Command) -> Value {
-    let out = cmd
-        .args(["--json", "verify", "--read-data"])
-        .assert()
-        .code(0);
-    let report = json_of(out.get_output());
-    assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
-    assert_eq!(
-        report["could_not_check"],
-        serde_json::json!([]),
-        "{report:#}"
-    );
-    report
 }
 
 fn u(v: &Value) -> u64 {
