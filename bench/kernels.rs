@@ -11,6 +11,8 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
+use sha2::Digest;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fastcdc::v2020::FastCDC;
 use ldv::store::chunker::{Chunker, ChunkerConfig};
@@ -127,6 +129,12 @@ fn sha256(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(INPUT as u64));
     g.bench_function("ChunkId::of/random", |b| {
         b.iter(|| ChunkId::of(black_box(&data)))
+    });
+    g.bench_function("sha2/random", |b| {
+        b.iter(|| sha2::Sha256::digest(black_box(&data)))
+    });
+    g.bench_function("aws-lc-rs/random", |b| {
+        b.iter(|| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, black_box(&data)))
     });
     g.finish();
 }

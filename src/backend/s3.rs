@@ -38,6 +38,8 @@ pub const MULTIPART_THRESHOLD: u64 = 5 * 1024 * 1024;
 pub const MULTIPART_CHUNK_SIZE: u64 = 8 * 1024 * 1024;
 /// S3's smallest allowed part (all but the last).
 const MIN_PART: u64 = 5 * 1024 * 1024;
+/// The largest buffer a GET allocates up front from the Content-Length it is sent.
+const MAX_PRESIZE: usize = 64 * 1024 * 1024;
 
 fn default_pool() -> usize {
     16
@@ -522,6 +524,42 @@ impl S3Backend {
         }
     }
 
+    /// Reads a GET's body into one buffer sized by its Content-Length as it arrives, so each
+    /// piece is freed as soon as it is copied (collecting the pieces first and joining them at
+    /// the end would hold the body twice).
+    async fn read_body(
+        &self,
+        key: &str,
+        out: aws_sdk_s3::operation::get_object::GetObjectOutput,
+    ) -> Result<Bytes> {
+        let cut_short = |e: &dyn fmt::Display| {
+            Error::new(
+                ErrorKind::NetworkError,
+                format!("get {key} on {}: body cut short: {e}", self.shown),
+            )
+        };
+        let expected = out
+            .content_length()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0);
+        let mut body = out.body;
+        // A first piece that is the whole body needs no copy at all.
+        let Some(first) = body.try_next().await.map_err(|e| cut_short(&e))? else {
+            return Ok(Bytes::new());
+        };
+        let Some(second) = body.try_next().await.map_err(|e| cut_short(&e))? else {
+            return Ok(first);
+        };
+        // The length is the server's claim: trust it for the allocation only up to a bound.
+        let mut buf = bytes::BytesMut::with_capacity(expected.min(MAX_PRESIZE));
+        buf.extend_from_slice(&first);
+        buf.extend_from_slice(&second);
+        while let Some(piece) = body.try_next().await.map_err(|e| cut_short(&e))? {
+            buf.extend_from_slice(&piece);
+        }
+        Ok(buf.freeze())
+    }
+
     async fn slot(&self) -> tokio::sync::SemaphorePermit<'_> {
         self.slots
             .acquire()
@@ -839,16 +877,7 @@ impl Backend for S3Backend {
                 return Err(self.missing_or(key, &full, e).await);
             }
         };
-        out.body
-            .collect()
-            .await
-            .map(|b| b.into_bytes())
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::NetworkError,
-                    format!("get {key} on {}: body cut short: {e}", self.shown),
-                )
-            })
+        self.read_body(key, out).await
     }
 
     async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
@@ -883,13 +912,7 @@ impl Backend for S3Backend {
                 return Err(self.missing_or(key, &full, e).await);
             }
         };
-        let body = out.body.collect().await.map_err(|e| {
-            Error::new(
-                ErrorKind::NetworkError,
-                format!("get {key} on {}: body cut short: {e}", self.shown),
-            )
-        })?;
-        let bytes = body.into_bytes();
+        let bytes = self.read_body(key, out).await?;
         // Some stores ignore Range and send the whole object: cut it down ourselves.
         let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
         Ok(if bytes.len() > len {

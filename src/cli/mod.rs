@@ -350,9 +350,10 @@ pub fn main() -> ExitCode {
         opened: std::sync::OnceLock::new(),
         key: tokio::sync::OnceCell::new(),
     };
-    // Blocking work (file I/O, hashing) is bounded by --parallel anyway; capping the pool keeps
-    // the allocator from holding per-thread memory for hundreds of idle threads.
-    let blocking_threads = 2 * ctx.settings.parallel + 8;
+    // Blocking work (file I/O, hashing) is bounded by --parallel, and many small files by the
+    // wider fan-out (a local vault's fsyncs overlap only on threads of their own); capping the
+    // pool keeps the allocator from holding per-thread memory for hundreds of idle threads.
+    let blocking_threads = crate::ops::fanout(ctx.settings.parallel) + 8;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(blocking_threads)

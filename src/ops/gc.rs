@@ -209,7 +209,7 @@ pub async fn execute(
                     Err(e) => Err(e),
                 }
             })
-            .buffer_unordered(parallel.max(1))
+            .buffer_unordered(crate::ops::fanout(parallel))
             .inspect_ok(|size| reporter.on_bytes(*size))
             .try_collect()
             .await?;

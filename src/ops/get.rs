@@ -16,6 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::{Window, fanout};
 use crate::report::Reporter;
 use crate::store::Vault;
 use crate::store::layout::ObjectRef;
@@ -156,15 +157,25 @@ async fn pump<W: Write + Send + 'static>(
         (None, None)
     };
 
+    // Chunks are fetched as many at once as the window lets them (each GET waits a round trip
+    // before its first byte), bounded by bytes in flight; each holds its share until handed on.
     let range = manifest.chunks_in(start, end);
+    let window = Window::new(parallel);
     let fetched = futures::stream::iter(manifest.chunks[range].iter().copied())
         .map(|c| {
             let vault = Arc::clone(vault);
-            async move { vault.get_chunk(c.id, c.size).await.map(|data| (c, data)) }
+            let window = window.clone();
+            async move {
+                let held = window.admit(c.size).await;
+                vault
+                    .get_chunk(c.id, c.size)
+                    .await
+                    .map(|data| (c, data, held))
+            }
         })
-        .buffered(parallel.max(1));
+        .buffered(window.width());
     let streamed = fetched
-        .try_for_each(|(c, data)| {
+        .try_for_each(|(c, data, _held)| {
             let from = start.saturating_sub(c.offset).min(c.size) as usize;
             let to = (end.min(c.offset + c.size) - c.offset) as usize;
             let piece = data.slice(from..to);
@@ -462,7 +473,7 @@ pub async fn get_tree(
     let below = format!("{}/", prefix.trim_end_matches('/'));
     let manifests: Vec<Manifest> = futures::stream::iter(refs.iter())
         .map(|r| vault.resolve(r))
-        .buffered(parallel.max(1))
+        .buffered(fanout(parallel))
         .try_collect()
         .await?;
     let total: u64 = manifests.iter().map(|m| m.size).sum();
@@ -471,15 +482,22 @@ pub async fn get_tree(
         // Names passed validation, so the relative part cannot climb out of `dest`.
         dest.join(m.name.strip_prefix(&below).unwrap_or(&m.name))
     };
-    // Single-chunk objects go `parallel` at a time, each written whole to a temp file that is
-    // renamed into place only after one file-system-wide sync for them all; larger ones one after
-    // another, each fetching `parallel` chunks at once, so memory stays bounded by `parallel`
-    // chunks.
+    // Single-chunk objects go many at a time (as wide as the window lets them: each costs a round
+    // trip), each written whole to a temp file that is renamed into place only after one
+    // file-system-wide sync for them all; larger ones one after another, each fetching `parallel`
+    // chunks at once, so memory stays bounded by `parallel` chunks.
     let (small, large): (Vec<&Manifest>, Vec<&Manifest>) =
         manifests.iter().partition(|m| m.chunks.len() <= 1);
+    let window = Window::new(parallel);
     let staged: Vec<(GetReceipt, Staged)> = futures::stream::iter(small)
-        .map(|m| stage_small(vault, m, path_of(m), reporter))
-        .buffer_unordered(parallel.max(1))
+        .map(|m| {
+            let (window, path) = (&window, path_of(m));
+            async move {
+                let _held = window.admit(m.size).await;
+                stage_small(vault, m, path, reporter).await
+            }
+        })
+        .buffer_unordered(window.width())
         .try_collect()
         .await?;
     let (mut objects, staged): (Vec<GetReceipt>, Vec<Staged>) = staged.into_iter().unzip();

@@ -93,7 +93,7 @@ pub async fn ls(
                     Ok::<_, crate::Error>(e)
                 }
             })
-            .buffered(parallel.max(1))
+            .buffered(crate::ops::fanout(parallel))
             .try_collect()
             .await?;
     }

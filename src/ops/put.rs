@@ -18,6 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::Window;
 use crate::report::Reporter;
 use crate::store::chunker::{Chunker, ChunkerConfig};
 use crate::store::codec::{self, Codec, PlainChunk};
@@ -368,8 +369,8 @@ pub async fn put_file(
     Ok(receipt)
 }
 
-/// Stores many files: small ones `parallel` at a time, large ones one after another (each is
-/// already parallel inside), and sums up what was stored.
+/// Stores many files: one-chunk ones many at a time (see [`Window`]), large ones one after
+/// another (each is already parallel inside), and sums up what was stored.
 pub async fn put_files(
     vault: &Arc<Vault>,
     jobs: Vec<FileJob>,
@@ -382,9 +383,18 @@ pub async fn put_files(
     let (small, large): (Vec<_>, Vec<_>) = jobs
         .into_iter()
         .partition(|j| opts.chunker.is_single_chunk(j.size));
+    // One-chunk files are latency-bound (a chunk and a manifest each, fsynced or sent): they go
+    // as wide as the window lets them, bounded by bytes in flight.
+    let window = Window::new(opts.parallel);
     let mut objects: Vec<PutReceipt> = futures::stream::iter(small.iter())
-        .map(|job| put_file(vault, job, opts, reporter))
-        .buffer_unordered(opts.parallel.max(1))
+        .map(|job| {
+            let window = &window;
+            async move {
+                let _held = window.admit(job.size).await;
+                put_file(vault, job, opts, reporter).await
+            }
+        })
+        .buffer_unordered(window.width())
         .try_collect()
         .await?;
     for job in &large {

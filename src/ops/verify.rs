@@ -331,19 +331,23 @@ pub async fn verify(
         }
     }
 
-    // Stage 3: read and re-check the selected chunks.
+    // Stage 3: read and re-check the selected chunks, as many at once as the window lets them
+    // (small chunks are latency-bound, large ones bounded by bytes in flight).
     reporter.on_start(Some(to_read.iter().map(|(_, s, _)| s).sum()), None);
+    let window = crate::ops::Window::new(parallel);
     let outcomes: Vec<(ChunkId, u64, Option<String>, Outcome)> = futures::stream::iter(to_read)
         .map(|(id, size, note)| {
             let vault = Arc::clone(vault);
             let reporter = Arc::clone(reporter);
+            let window = window.clone();
             async move {
+                let _held = window.admit(size).await;
                 let outcome = read_chunk(&vault, id, size).await;
                 reporter.on_bytes(size);
                 (id, size, note, outcome)
             }
         })
-        .buffer_unordered(parallel.max(1))
+        .buffer_unordered(window.width())
         .collect()
         .await;
     // A read made only to settle a size mismatch is part of the size check, not of the data

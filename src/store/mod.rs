@@ -600,8 +600,9 @@ impl Vault {
         Ok(all)
     }
 
-    /// Reads the manifests of `versions`, `parallel` at a time, in the given order; each result
-    /// stands alone so one unreadable manifest does not hide the others.
+    /// Reads the manifests of `versions`, [`crate::ops::fanout`]`(parallel)` at a time (a manifest
+    /// is small: its round trip is the cost), in the given order; each result stands alone so one
+    /// unreadable manifest does not hide the others.
     pub async fn read_manifests(
         &self,
         versions: &[(String, String)],
@@ -610,7 +611,7 @@ impl Vault {
         use futures::StreamExt;
         futures::stream::iter(versions)
             .map(|(name, version)| self.manifest(name, version))
-            .buffered(parallel.max(1))
+            .buffered(crate::ops::fanout(parallel))
             .collect()
             .await
     }
