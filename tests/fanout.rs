@@ -1,7 +1,7 @@
 //! Many small objects are latency-bound: a put or get of a tree of small files, and the manifest
 //! reads behind it, keep many more requests in flight than `parallel` (ldv::ops::Window), while
 //! the bytes in flight stay within the window's budget. Checked over a backend that takes 20 ms
-//! per call and records how many calls overlap.
+//! (or 200 ms) per call and records how many calls overlap.
 
 mod common;
 
@@ -29,13 +29,13 @@ const CHUNKER: ChunkerConfig = ChunkerConfig::Cdc {
     max: 1024 * 1024,
 };
 const PARALLEL: usize = 2;
-const LATENCY: Duration = Duration::from_millis(20);
 
 /// Delays every call and records the most calls in flight at once, and the most bytes that
 /// puts and gets had in flight at once.
 #[derive(Debug)]
 struct Gauge {
     inner: DynBackend,
+    latency: Duration,
     now: AtomicUsize,
     most: AtomicUsize,
     bytes_now: AtomicU64,
@@ -71,27 +71,27 @@ impl std::fmt::Display for Gauge {
 impl Backend for Gauge {
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()> {
         let _call = Call::start(self, data.len() as u64);
-        tokio::time::sleep(LATENCY).await;
+        tokio::time::sleep(self.latency).await;
         self.inner.put(key, data, mode).await
     }
     async fn get(&self, key: &str) -> Result<Bytes> {
         let _call = Call::start(self, 0);
-        tokio::time::sleep(LATENCY).await;
+        tokio::time::sleep(self.latency).await;
         self.inner.get(key).await
     }
     async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
         let _call = Call::start(self, 0);
-        tokio::time::sleep(LATENCY).await;
+        tokio::time::sleep(self.latency).await;
         self.inner.get_range(key, range).await
     }
     async fn head(&self, key: &str) -> Result<ObjectMeta> {
         let _call = Call::start(self, 0);
-        tokio::time::sleep(LATENCY).await;
+        tokio::time::sleep(self.latency).await;
         self.inner.head(key).await
     }
     async fn delete(&self, key: &str) -> Result<()> {
         let _call = Call::start(self, 0);
-        tokio::time::sleep(LATENCY).await;
+        tokio::time::sleep(self.latency).await;
         self.inner.delete(key).await
     }
     fn list(&self, prefix: &str) -> BoxStream<'_, Result<ObjectMeta>> {
@@ -109,6 +109,18 @@ impl Backend for Gauge {
 }
 
 impl Gauge {
+    /// A memory backend whose calls each take `latency`.
+    fn new(latency: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Arc::new(MemoryBackend::new()),
+            latency,
+            now: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+            bytes_now: AtomicU64::new(0),
+            bytes_most: AtomicU64::new(0),
+        })
+    }
+
     fn reset(&self) {
         self.most.store(0, Ordering::SeqCst);
         self.bytes_most.store(0, Ordering::SeqCst);
@@ -132,13 +144,7 @@ fn write_tree(root: &Path, files: usize, size: usize) -> Vec<FileJob> {
 
 #[tokio::test]
 async fn a_tree_of_small_files_goes_many_times_wider_than_parallel() {
-    let gauge = Arc::new(Gauge {
-        inner: Arc::new(MemoryBackend::new()),
-        now: AtomicUsize::new(0),
-        most: AtomicUsize::new(0),
-        bytes_now: AtomicU64::new(0),
-        bytes_most: AtomicU64::new(0),
-    });
+    let gauge = Gauge::new(Duration::from_millis(20));
     let backend: DynBackend = gauge.clone();
     let vault = Arc::new(Vault::init(backend, CHUNKER).await.unwrap().0);
     let src = tempfile::tempdir().unwrap();
@@ -187,13 +193,8 @@ async fn a_tree_of_small_files_goes_many_times_wider_than_parallel() {
 
 #[tokio::test]
 async fn larger_one_chunk_files_stay_within_the_byte_budget() {
-    let gauge = Arc::new(Gauge {
-        inner: Arc::new(MemoryBackend::new()),
-        now: AtomicUsize::new(0),
-        most: AtomicUsize::new(0),
-        bytes_now: AtomicU64::new(0),
-        bytes_most: AtomicU64::new(0),
-    });
+    // Long calls, so that two admitted files' puts overlap even when reading them is slow.
+    let gauge = Gauge::new(Duration::from_millis(200));
     let backend: DynBackend = gauge.clone();
     // Fixed chunking: files up to 8 MiB are one chunk each.
     let fixed = ChunkerConfig::Fixed {
