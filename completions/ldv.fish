@@ -27,7 +27,7 @@ end
 complete -c ldv -n "__fish_ldv_needs_command" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_needs_command" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_needs_command" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_needs_command" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_needs_command" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_needs_command" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_needs_command" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c ldv -n "__fish_ldv_needs_command" -s q -l quiet -d 'Print nothing but errors'
@@ -58,7 +58,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand init" -l save-profile -d 'Also w
 complete -c ldv -n "__fish_ldv_using_subcommand init" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand init" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand init" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand init" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand init" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand init" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand init" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c ldv -n "__fish_ldv_using_subcommand init" -s q -l quiet -d 'Print nothing but errors'
@@ -72,7 +72,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand put" -l meta -d 'Metadata to rec
 complete -c ldv -n "__fish_ldv_using_subcommand put" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand put" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand put" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand put" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand put" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand put" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand put" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c ldv -n "__fish_ldv_using_subcommand put" -s q -l quiet -d 'Print nothing but errors'
@@ -84,7 +84,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand put" -s h -l help -d 'Print help
 complete -c ldv -n "__fish_ldv_using_subcommand get" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand get" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand get" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand get" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand get" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand get" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand get" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c ldv -n "__fish_ldv_using_subcommand get" -s q -l quiet -d 'Print nothing but errors'
@@ -97,7 +97,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand cat" -l range -d 'Byte range: A-
 complete -c ldv -n "__fish_ldv_using_subcommand cat" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand cat" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand cat" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand cat" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand cat" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand cat" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand cat" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c ldv -n "__fish_ldv_using_subcommand cat" -s q -l quiet -d 'Print nothing but errors'
@@ -109,7 +109,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand cat" -s h -l help -d 'Print help
 complete -c ldv -n "__fish_ldv_using_subcommand ls" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand ls" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand ls" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand ls" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand ls" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand ls" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand ls" -s l -l long -d 'Show size, time, chunks and SHA-256'
 complete -c ldv -n "__fish_ldv_using_subcommand ls" -l versions -d 'Show every version, not just the newest'
@@ -123,7 +123,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand ls" -s h -l help -d 'Print help'
 complete -c ldv -n "__fish_ldv_using_subcommand rm" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand rm" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand rm" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand rm" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand rm" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand rm" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand rm" -s r -l recursive -d 'Also remove every object below NAME/'
 complete -c ldv -n "__fish_ldv_using_subcommand rm" -l json -d 'Print one JSON document on stdout instead of text'
@@ -136,7 +136,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand rm" -s h -l help -d 'Print help'
 complete -c ldv -n "__fish_ldv_using_subcommand stat" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand stat" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand stat" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand stat" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand stat" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand stat" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand stat" -l chunks -d 'List every chunk'
 complete -c ldv -n "__fish_ldv_using_subcommand stat" -l json -d 'Print one JSON document on stdout instead of text'
@@ -149,7 +149,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand stat" -s h -l help -d 'Print hel
 complete -c ldv -n "__fish_ldv_using_subcommand health" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand health" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand health" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand health" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand health" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand health" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand health" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c ldv -n "__fish_ldv_using_subcommand health" -s q -l quiet -d 'Print nothing but errors'
@@ -162,7 +162,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand verify" -l read-data-subset -d '
 complete -c ldv -n "__fish_ldv_using_subcommand verify" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand verify" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand verify" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand verify" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand verify" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand verify" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand verify" -l read-data -d 'Download and re-hash every referenced chunk'
 complete -c ldv -n "__fish_ldv_using_subcommand verify" -l json -d 'Print one JSON document on stdout instead of text'
@@ -175,7 +175,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand verify" -s h -l help -d 'Print h
 complete -c ldv -n "__fish_ldv_using_subcommand chunk" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand chunk" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand chunk" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand chunk" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand chunk" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand chunk" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand chunk" -s l -l long -d 'List every chunk: offset, size, id and whether it exists'
 complete -c ldv -n "__fish_ldv_using_subcommand chunk" -l json -d 'Print one JSON document on stdout instead of text'
@@ -189,7 +189,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand gc" -l grace -d 'Keep unreferenc
 complete -c ldv -n "__fish_ldv_using_subcommand gc" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand gc" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand gc" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand gc" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand gc" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand gc" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand gc" -l dry-run -d 'Print the plan and stop'
 complete -c ldv -n "__fish_ldv_using_subcommand gc" -l json -d 'Print one JSON document on stdout instead of text'
@@ -202,7 +202,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand gc" -s h -l help -d 'Print help'
 complete -c ldv -n "__fish_ldv_using_subcommand unlock" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand unlock" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand unlock" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand unlock" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand unlock" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand unlock" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand unlock" -l all -d 'Remove every lock, live ones too (only when you know their processes are gone)'
 complete -c ldv -n "__fish_ldv_using_subcommand unlock" -l json -d 'Print one JSON document on stdout instead of text'
@@ -215,7 +215,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand unlock" -s h -l help -d 'Print h
 complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcommand_from list add passwd remove help" -s q -l quiet -d 'Print nothing but errors'
@@ -232,7 +232,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand key; and not __fish_seen_subcomm
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print nothing but errors'
@@ -248,7 +248,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l raw -d 'With --from-env: the variable holds a raw key (64 hex digits or base64 of 32 bytes)'
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from add" -l json -d 'Print one JSON document on stdout instead of text'
@@ -265,7 +265,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l raw -d 'With --from-env: the variable holds a raw key (64 hex digits or base64 of 32 bytes)'
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from passwd" -l json -d 'Print one JSON document on stdout instead of text'
@@ -278,7 +278,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print nothing but errors'
@@ -295,7 +295,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
-complete -c ldv -n "__fish_ldv_using_subcommand completions" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand completions" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -s q -l quiet -d 'Print nothing but errors'

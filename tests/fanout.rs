@@ -203,7 +203,7 @@ async fn larger_one_chunk_files_stay_within_the_byte_budget() {
     };
     let vault = Arc::new(Vault::init(backend, fixed).await.unwrap().0);
     let src = tempfile::tempdir().unwrap();
-    let jobs = write_tree(src.path(), 24, 3 * 1024 * 1024);
+    let jobs = write_tree(src.path(), 12, 6 * 1024 * 1024);
     let reporter: Arc<dyn Reporter> = Arc::new(NoReporter);
     let opts = PutOptions {
         parallel: 1,
@@ -212,14 +212,14 @@ async fn larger_one_chunk_files_stay_within_the_byte_budget() {
         metadata: Default::default(),
     };
     put_files(&vault, jobs, &opts, &reporter).await.unwrap();
-    // parallel 1: an 8 MiB budget holds two 3 MiB files, never three.
+    // parallel 1: a 16 MiB budget holds two 6 MiB files, never three.
     let most = gauge.bytes_most.load(Ordering::SeqCst);
     assert!(
-        most <= 8 * 1024 * 1024 + 4096,
-        "{most} bytes of puts in flight with an 8 MiB budget"
+        most <= 16 * 1024 * 1024 + 4096,
+        "{most} bytes of puts in flight with a 16 MiB budget"
     );
     assert!(
-        most >= 6 * 1024 * 1024,
+        most >= 12 * 1024 * 1024,
         "only {most} bytes in flight: two files should fit at once"
     );
 }

@@ -45,7 +45,7 @@ pub struct GlobalArgs {
     /// Never show progress bars.
     #[arg(long, global = true)]
     pub no_progress: bool,
-    /// Chunks in flight at once; small files and manifests go 16 × wider, within N × 8 MiB
+    /// Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB
     /// [default: profile, else 8].
     #[arg(short = 'j', long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallel: Option<u16>,

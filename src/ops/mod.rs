@@ -18,7 +18,7 @@ const FANOUT: usize = 16;
 /// The most small requests in flight, whatever `parallel` says.
 const MAX_WIDTH: usize = 512;
 /// Bytes of small objects in flight per unit of `parallel`.
-const BYTES_PER_SLOT: u64 = 8 * 1024 * 1024;
+const BYTES_PER_SLOT: u64 = 16 * 1024 * 1024;
 /// The byte budget's granularity: an object holds at least this much of it.
 const UNIT: u64 = 64 * 1024;
 
@@ -33,7 +33,7 @@ pub fn fanout(parallel: usize) -> usize {
 }
 
 /// Admits many objects of known size (one-chunk files, chunks read back) at once: at most
-/// [`fanout`] of them, holding at most `parallel` × 8 MiB between them, so thousands of small files
+/// [`fanout`] of them, holding at most `parallel` × 16 MiB between them, so thousands of small files
 /// are latency-bound no longer while a burst of larger ones stays within the memory budget. An
 /// object larger than the whole budget is admitted alone.
 #[derive(Clone)]
@@ -86,12 +86,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_window_bounds_bytes_in_flight() {
-        let w = Window::new(1); // 8 MiB
-        let a = w.admit(6 * 1024 * 1024).await;
-        // 3 MiB more would exceed 8 MiB: not admitted until `a` is released.
+        let w = Window::new(1); // 16 MiB
+        let a = w.admit(12 * 1024 * 1024).await;
+        // 5 MiB more would exceed 16 MiB: not admitted until `a` is released.
         let waiting = tokio::time::timeout(
             std::time::Duration::from_millis(50),
-            w.admit(3 * 1024 * 1024),
+            w.admit(5 * 1024 * 1024),
         )
         .await;
         assert!(waiting.is_err(), "admitted beyond the byte budget");
@@ -99,7 +99,7 @@ mod tests {
         let small: Vec<_> = futures::future::join_all((0..32).map(|_| w.admit(100))).await;
         drop(small);
         drop(a);
-        let b = w.admit(3 * 1024 * 1024).await;
+        let b = w.admit(5 * 1024 * 1024).await;
         // Larger than the whole budget: admitted alone, not never.
         drop(b);
         let huge =
