@@ -22,11 +22,10 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use base64::Engine;
-use serde_json::Value;
 
 use crate::common::{
     Env, all_text, assert_file, closed_port, error_line, get, json_of, output, put, random_bytes,
-    sha256_hex, verify_clean,
+    round_trip, u, verify_clean,
 };
 use proxy::{FaultProxy, Faults};
 
@@ -197,10 +196,7 @@ impl Az {
 
     /// Writes the profile file, private (mode 0600) as a file holding secrets must be.
     fn write_config(&self, text: &str) {
-        use std::os::unix::fs::PermissionsExt;
-        let path = self.env.config_path();
-        std::fs::write(&path, text).expect("write profile.toml");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        self.env.write_config(text);
     }
 
     /// A `[profiles.NAME]` table of type "azure" for this test's prefix at `endpoint`, with
@@ -272,40 +268,6 @@ fn account_sas(sp: &str) -> String {
     )
 }
 
-fn u(v: &Value) -> u64 {
-    v.as_u64()
-        .unwrap_or_else(|| panic!("{v} is not an unsigned number"))
-}
-
-/// put, get (byte-identical, every chunk verified) and a second put of the same file that
-/// uploads no chunk, through `ldv` (a command factory). Returns the first receipt.
-fn round_trip(t: &Az, ldv: impl Fn() -> Command, seed: u64, len: usize) -> Value {
-    let data = random_bytes(seed, len);
-    let src = t.write(&format!("src-{seed}.bin"), &data);
-    let name = format!("data/file-{seed}.bin");
-
-    let first = put(ldv(), &src, &name);
-    assert_eq!(first["size"], len as u64);
-    assert_eq!(first["sha256"], sha256_hex(&data));
-    let chunks = u(&first["chunks"]);
-    assert!(chunks >= 4, "expected many chunks, got {first:#}");
-    assert_eq!(first["new_chunks"], chunks, "{first:#}");
-
-    let got = get(ldv(), &name, &t.path(&format!("out-{seed}.bin")), &data);
-    assert_eq!(
-        u(&got["stats"]["store"]["integrity_checks_passed"]),
-        chunks,
-        "{got:#}"
-    );
-
-    let second = put(ldv(), &src, &name);
-    assert_eq!(second["new_chunks"], 0, "second put uploaded: {second:#}");
-    assert_eq!(second["bytes_uploaded"], 0, "{second:#}");
-    assert_eq!(second["existing_chunks"], chunks, "{second:#}");
-    assert_ne!(second["version"], first["version"]);
-    first
-}
-
 // ---------------------------------------------------------------------------------------------
 // Round trips: --vault az://..., profiles with a key, a SAS and a connection string, blocks
 // ---------------------------------------------------------------------------------------------
@@ -333,7 +295,7 @@ fn vault_url_with_env_credentials() {
     );
 
     let len = 3 * MIB + 4321;
-    let first = round_trip(&t, || t.ldv_url(), 1, len);
+    let first = round_trip(&t.env, || t.ldv_url(), 1, len);
     let name = first["name"].as_str().unwrap().to_owned();
     let chunks = u(&first["chunks"]);
 
@@ -411,7 +373,7 @@ fn profiles_with_a_key_a_connection_string_and_a_sas_token() {
     let out = t.ldv().arg("init").assert().success();
     // A private profile file draws no warning.
     assert_eq!(String::from_utf8_lossy(&out.get_output().stderr), "");
-    round_trip(&t, || t.ldv(), 2, 2 * MIB + 777);
+    round_trip(&t.env, || t.ldv(), 2, 2 * MIB + 777);
 
     for profile in ["cs", "sas"] {
         let data = random_bytes(3, 600 * KIB);

@@ -158,6 +158,15 @@ impl Env {
         cmd
     }
 
+    /// Writes the config file, private (mode 0600) as a file holding secrets must be, or ldv
+    /// warns on every run.
+    pub fn write_config(&self, text: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.config_path();
+        std::fs::write(&path, text).expect("write profile.toml");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
     /// Writes `data` to `work/<rel>` (creating parent dirs) and returns the path.
     pub fn write(&self, rel: &str, data: &[u8]) -> PathBuf {
         let path = self.path(rel);
@@ -448,4 +457,51 @@ pub fn verify_clean(mut cmd: Command) -> Value {
         "{report:#}"
     );
     report
+}
+
+/// A JSON number that must be an unsigned integer.
+pub fn u(v: &Value) -> u64 {
+    v.as_u64()
+        .unwrap_or_else(|| panic!("{v} is not an unsigned number"))
+}
+
+/// put, get (byte-identical, every chunk verified) and a second put of the same file that
+/// uploads no chunk, through `ldv` (a command factory) on a remote vault; test files go under
+/// `env`. Returns the first receipt.
+pub fn round_trip(env: &Env, ldv: impl Fn() -> Command, seed: u64, len: usize) -> Value {
+    let data = random_bytes(seed, len);
+    let src = env.write(&format!("src-{seed}.bin"), &data);
+    let name = format!("data/file-{seed}.bin");
+
+    let first = put(ldv(), &src, &name);
+    assert_eq!(first["name"], name.as_str());
+    assert_eq!(first["size"], len as u64);
+    assert_eq!(first["sha256"], sha256_hex(&data));
+    let chunks = u(&first["chunks"]);
+    assert!(chunks >= 4, "expected many chunks, got {first:#}");
+    assert_eq!(first["new_chunks"], chunks, "{first:#}");
+    assert!(u(&first["bytes_uploaded"]) >= len as u64, "{first:#}");
+    assert_eq!(u(&first["stats"]["store"]["chunks_uploaded"]), chunks);
+
+    let got = get(ldv(), &name, &env.path(&format!("out-{seed}.bin")), &data);
+    assert_eq!(got["chunks"], chunks);
+    assert_eq!(
+        u(&got["stats"]["store"]["integrity_checks_passed"]),
+        chunks,
+        "{got:#}"
+    );
+
+    let second = put(ldv(), &src, &name);
+    assert_eq!(
+        second["new_chunks"], 0,
+        "second put uploaded chunks: {second:#}"
+    );
+    assert_eq!(second["bytes_uploaded"], 0, "{second:#}");
+    assert_eq!(second["existing_chunks"], chunks, "{second:#}");
+    assert_eq!(second["stats"]["store"]["chunks_uploaded"], 0);
+    // Only the manifest and the lock went up.
+    let sent = u(&second["stats"]["backend"]["bytes_uploaded"]);
+    assert!(sent < 64 * 1024, "second put sent {sent} bytes");
+    assert_ne!(second["version"], first["version"]);
+    first
 }

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::common::{
     Env, assert_bytes, assert_file, error_line, json_of, random_bytes, sha256_hex, snapshot,
-    toml_string, tree_files, write_over,
+    toml_string, tree_files, u, write_over,
 };
 
 const KIB: usize = 1 << 10;
@@ -55,15 +55,6 @@ fn local_profile(env: &Env, name: &str, extra: &str) -> String {
     )
 }
 
-/// Writes the env's config file, private (a file holding a static key must be mode 0600, or
-/// ldv warns on every run).
-fn write_config(env: &Env, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    let path = env.config_path();
-    std::fs::write(&path, text).expect("write profile.toml");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
 /// `ldv --config profile.toml --profile NAME` with a raw key in `$VAULT_RAW_KEY`.
 fn ldv(env: &Env, profile: &str) -> Command {
     let mut cmd = env.bare_ldv();
@@ -96,11 +87,6 @@ fn text_of(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-fn u(v: &Value) -> u64 {
-    v.as_u64()
-        .unwrap_or_else(|| panic!("{v} is not an unsigned number"))
 }
 
 /// `len` bytes of text-like content: words of a small vocabulary in lines, chosen by `seed`.
@@ -327,7 +313,7 @@ fn every_compression_and_cipher_round_trips_on_a_local_vault() {
             if cipher != "none" {
                 extra.push_str(&raw_encryption(cipher));
             }
-            write_config(&env, &local_profile(&env, "t", &extra));
+            env.write_config(&local_profile(&env, "t", &extra));
             ldv(&env, "t").arg("init").assert().success();
             let descriptor: Value = serde_json::from_slice(
                 &std::fs::read(env.vault_dir().join("ldv-vault.json")).unwrap(),
@@ -485,7 +471,7 @@ fn zstd_and_aes_gcm_round_trip_on_s3() {
         s3_secret_key(),
         raw_encryption("aes-256-gcm"),
     );
-    write_config(&env, &profile);
+    env.write_config(&profile);
     aws_ldv(&env, "t").arg("init").assert().success();
 
     let mut data = text_bytes(21, 1024 * KIB);
@@ -591,7 +577,7 @@ fn encrypted_vaults_store_no_plaintext_hash_or_content() {
 
     // The plaintext chunk boundaries, from a plain vault with the same chunker.
     let plain = Env::bare();
-    write_config(&plain, &local_profile(&plain, "t", ""));
+    plain.write_config(&local_profile(&plain, "t", ""));
     ldv(&plain, "t").arg("init").assert().success();
     let src = plain.write("input.txt", &data);
     let out = ldv(&plain, "t")
@@ -637,7 +623,7 @@ fn encrypted_vaults_store_no_plaintext_hash_or_content() {
 
     for cipher in ["aes-256-gcm", "chacha20-poly1305"] {
         let env = Env::bare();
-        write_config(&env, &local_profile(&env, "t", &raw_encryption(cipher)));
+        env.write_config(&local_profile(&env, "t", &raw_encryption(cipher)));
         ldv(&env, "t").arg("init").assert().success();
         let src = env.write("input.txt", &data);
         env.put_json(ldv(&env, "t"), &src, NAME);
@@ -711,7 +697,7 @@ fn a_wrong_passphrase_exits_5_naming_the_vault_and_reads_nothing() {
             r#"encryption = { algorithm = "chacha20-poly1305", key = { env = "VAULT_PASS" } }"#
         ),
     );
-    write_config(&env, &text);
+    env.write_config(&text);
     let right = |cmd: &mut Command| {
         cmd.env("VAULT_PASS", "correct horse battery staple");
     };
@@ -807,8 +793,8 @@ fn a_profile_whose_encryption_disagrees_with_the_vault_exits_2_and_changes_nothi
         ]
         .concat()
     };
-    write_config(&enc, &both(&enc));
-    write_config(&plain, &both(&plain));
+    enc.write_config(&both(&enc));
+    plain.write_config(&both(&plain));
     ldv(&enc, "aes").arg("init").assert().success();
     ldv(&plain, "plain").arg("init").assert().success();
     let data = text_bytes(51, 200 * KIB);
@@ -904,8 +890,7 @@ fn a_profile_whose_encryption_disagrees_with_the_vault_exits_2_and_changes_nothi
 #[test]
 fn health_reports_a_wrong_key_as_denied_and_a_mismatch_as_a_usage_error() {
     let env = Env::bare();
-    write_config(
-        &env,
+    env.write_config(
         &[
             local_profile(&env, "aes", &raw_encryption("aes-256-gcm")),
             local_profile(&env, "plain", ""),
@@ -946,17 +931,14 @@ fn a_thousand_single_bit_flips_in_sealed_chunks_fail_closed() {
     const OBJECTS: usize = 4;
     const SEED: u64 = 0x5eed_f11b;
     let env = Env::bare();
-    write_config(
+    env.write_config(&local_profile(
         &env,
-        &local_profile(
-            &env,
-            "t",
-            &format!(
-                "compression = {{ algorithm = \"zstd\" }}\n{}",
-                raw_encryption("aes-256-gcm")
-            ),
+        "t",
+        &format!(
+            "compression = {{ algorithm = \"zstd\" }}\n{}",
+            raw_encryption("aes-256-gcm")
         ),
-    );
+    ));
     ldv(&env, "t").arg("init").assert().success();
     // Single-chunk objects (below the 64 KiB minimum chunk): two compressible, two random, so
     // frames with and without compression are both damaged.
@@ -1024,10 +1006,11 @@ fn a_thousand_single_bit_flips_in_sealed_chunks_fail_closed() {
 fn damaged_or_moved_manifests_and_moved_chunks_fail_closed() {
     const SEED: u64 = 0x0a11_fe57;
     let env = Env::bare();
-    write_config(
+    env.write_config(&local_profile(
         &env,
-        &local_profile(&env, "t", &raw_encryption("chacha20-poly1305")),
-    );
+        "t",
+        &raw_encryption("chacha20-poly1305"),
+    ));
     ldv(&env, "t").arg("init").assert().success();
     let a = text_bytes(71, 30 * KIB);
     let b = text_bytes(72, 30 * KIB);
@@ -1230,7 +1213,7 @@ fn passphrases_and_keys_never_show_in_output_or_logs() {
          [profiles.badstatic]\nbackend = {{ type = \"local\", path = {static_vault} }}\n\
          encryption = {{ key = {{ static = \"{bad_static}\" }} }}\n"
     );
-    write_config(&env, &config);
+    env.write_config(&config);
     let data = text_bytes(81, 600 * KIB);
     let src = env.write("canary.txt", &data);
     let src = src.to_str().unwrap();
@@ -1422,8 +1405,7 @@ fn slots(cmd: Command) -> Vec<(String, String, bool)> {
 #[test]
 fn key_add_passwd_and_remove_rewrap_the_vault_key_without_touching_data() {
     let env = Env::bare();
-    write_config(
-        &env,
+    env.write_config(
         &[
             local_profile(
                 &env,
@@ -1586,7 +1568,7 @@ fn key_add_passwd_and_remove_rewrap_the_vault_key_without_touching_data() {
 
     // A plain vault has no keys.
     let plain = Env::bare();
-    write_config(&plain, &local_profile(&plain, "plain", ""));
+    plain.write_config(&local_profile(&plain, "plain", ""));
     ldv(&plain, "plain").arg("init").assert().success();
     let out = run(ldv(&plain, "plain").args(["key", "list"]));
     assert_eq!(code_of(&out), Some(2), "{}", text_of(&out));
@@ -1623,8 +1605,7 @@ fn kms_envelope_encryption_round_trips_on_moto() {
     let kms = kms_client(&endpoint);
     let key_id = create_kms_key(&rt, &kms);
     let env = Env::bare();
-    write_config(
-        &env,
+    env.write_config(
         &[
             kms_profile(&env, "t", &key_id, &endpoint),
             local_profile(
@@ -1754,8 +1735,7 @@ fn kms_vault_refuses_a_profile_naming_another_kms_key() {
     let key_id = create_kms_key(&rt, &kms);
     let other_id = create_kms_key(&rt, &kms);
     let env = Env::bare();
-    write_config(
-        &env,
+    env.write_config(
         &[
             kms_profile(&env, "t", &key_id, &endpoint),
             kms_profile(&env, "other", &other_id, &endpoint),

@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 
 use crate::common::{
     Env, all_text, assert_bytes, closed_port, error_line, get, json_of, output,
-    permissions_enforced, put, random_bytes, sha256_hex, verify_clean,
+    permissions_enforced, put, random_bytes, round_trip, sha256_hex, u, verify_clean,
 };
 use proxy::{FaultProxy, Faults};
 
@@ -193,10 +193,7 @@ impl Gs {
 
     /// Writes the profile file, private (mode 0600).
     fn write_config(&self, text: &str) {
-        use std::os::unix::fs::PermissionsExt;
-        let path = self.env.config_path();
-        std::fs::write(&path, text).expect("write profile.toml");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        self.env.write_config(text);
     }
 
     /// A `[profiles.NAME]` table of type "gcs" for this test's bucket and prefix at `endpoint`,
@@ -447,40 +444,6 @@ fn chunks_of(mut cmd: Command, name: &str) -> Vec<(u64, u64, String)> {
         .collect()
 }
 
-fn u(v: &Value) -> u64 {
-    v.as_u64()
-        .unwrap_or_else(|| panic!("{v} is not an unsigned number"))
-}
-
-/// put, get (byte-identical, every chunk verified) and a second put of the same file that
-/// uploads no chunk, through `ldv` (a command factory). Returns the first receipt.
-fn round_trip(t: &Gs, ldv: impl Fn() -> Command, seed: u64, len: usize) -> Value {
-    let data = random_bytes(seed, len);
-    let src = t.write(&format!("src-{seed}.bin"), &data);
-    let name = format!("data/file-{seed}.bin");
-
-    let first = put(ldv(), &src, &name);
-    assert_eq!(first["size"], len as u64);
-    assert_eq!(first["sha256"], sha256_hex(&data));
-    let chunks = u(&first["chunks"]);
-    assert!(chunks >= 4, "expected many chunks, got {first:#}");
-    assert_eq!(first["new_chunks"], chunks, "{first:#}");
-
-    let got = get(ldv(), &name, &t.path(&format!("out-{seed}.bin")), &data);
-    assert_eq!(
-        u(&got["stats"]["store"]["integrity_checks_passed"]),
-        chunks,
-        "{got:#}"
-    );
-
-    let second = put(ldv(), &src, &name);
-    assert_eq!(second["new_chunks"], 0, "second put uploaded: {second:#}");
-    assert_eq!(second["bytes_uploaded"], 0, "{second:#}");
-    assert_eq!(second["existing_chunks"], chunks, "{second:#}");
-    assert_ne!(second["version"], first["version"]);
-    first
-}
-
 /// Whether a stored chunk object (an uncompressed, unencrypted frame) holds content whose
 /// SHA-256 is the id its key ends with.
 fn chunk_object_is_intact(key: &str, frame: &[u8]) -> bool {
@@ -518,7 +481,7 @@ fn vault_url_with_the_emulator_host() {
     );
 
     let len = 3 * MIB + 4321;
-    let first = round_trip(&t, || t.ldv_url(), 1, len);
+    let first = round_trip(&t.env, || t.ldv_url(), 1, len);
     let name = first["name"].as_str().unwrap().to_owned();
     let chunks = u(&first["chunks"]);
     let data = random_bytes(1, len);
@@ -650,7 +613,7 @@ fn profiles_and_resumable_uploads() {
     let out = t.ldv().arg("init").assert().success();
     // A profile without secrets draws no warning.
     assert_eq!(String::from_utf8_lossy(&out.get_output().stderr), "");
-    round_trip(&t, || t.ldv(), 3, 2 * MIB + 777);
+    round_trip(&t.env, || t.ldv(), 3, 2 * MIB + 777);
     assert_eq!(
         proxy.counts().requests,
         0,
@@ -720,7 +683,7 @@ fn a_vault_at_the_root_of_a_new_bucket() {
         t.command(c)
     };
     ldv().arg("init").assert().success();
-    let first = round_trip(&t, ldv, 6, 2 * MIB + 5);
+    let first = round_trip(&t.env, ldv, 6, 2 * MIB + 5);
     let objects = list_objects(&t.endpoint, &t.bucket, "");
     assert!(
         objects.contains(&"ldv-vault.json".to_owned()),

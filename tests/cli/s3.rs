@@ -21,11 +21,10 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use serde_json::Value;
 
 use crate::common::{
     Env, all_text, assert_file, closed_port, error_line, get, json_of, output, put, random_bytes,
-    sha256_hex, verify_clean,
+    round_trip, sha256_hex, u, verify_clean,
 };
 use proxy::{FaultProxy, Faults};
 
@@ -229,10 +228,7 @@ impl S3 {
 
     /// Writes the profile file, private (mode 0600) as a file holding secrets must be.
     fn write_config(&self, text: &str) {
-        use std::os::unix::fs::PermissionsExt;
-        let path = self.env.config_path();
-        std::fs::write(&path, text).expect("write profile.toml");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        self.env.write_config(text);
     }
 
     /// A `[profiles.NAME]` table of type "s3" for this test's prefix at `endpoint`, with static
@@ -273,11 +269,6 @@ impl S3 {
     }
 }
 
-fn u(v: &Value) -> u64 {
-    v.as_u64()
-        .unwrap_or_else(|| panic!("{v} is not an unsigned number"))
-}
-
 /// Every regular file below `dir`, recursively.
 fn files_below(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -316,46 +307,6 @@ macro_rules! on_both_servers {
 // Round trips: --vault s3://..., s3 and minio profiles, multipart
 // ---------------------------------------------------------------------------------------------
 
-/// put, get (byte-identical, every chunk verified) and a second put of the same file that
-/// uploads no chunk, through `ldv` (a command factory). Returns the first receipt.
-fn round_trip(t: &S3, ldv: impl Fn() -> Command, seed: u64, len: usize) -> Value {
-    let data = random_bytes(seed, len);
-    let src = t.write(&format!("src-{seed}.bin"), &data);
-    let name = format!("data/file-{seed}.bin");
-
-    let first = put(ldv(), &src, &name);
-    assert_eq!(first["name"], name.as_str());
-    assert_eq!(first["size"], len as u64);
-    assert_eq!(first["sha256"], sha256_hex(&data));
-    let chunks = u(&first["chunks"]);
-    assert!(chunks >= 4, "expected many chunks, got {first:#}");
-    assert_eq!(first["new_chunks"], chunks, "{first:#}");
-    assert!(u(&first["bytes_uploaded"]) >= len as u64, "{first:#}");
-    assert_eq!(u(&first["stats"]["store"]["chunks_uploaded"]), chunks);
-
-    let got = get(ldv(), &name, &t.path(&format!("out-{seed}.bin")), &data);
-    assert_eq!(got["chunks"], chunks);
-    assert_eq!(
-        u(&got["stats"]["store"]["integrity_checks_passed"]),
-        chunks,
-        "{got:#}"
-    );
-
-    let second = put(ldv(), &src, &name);
-    assert_eq!(
-        second["new_chunks"], 0,
-        "second put uploaded chunks: {second:#}"
-    );
-    assert_eq!(second["bytes_uploaded"], 0, "{second:#}");
-    assert_eq!(second["existing_chunks"], chunks, "{second:#}");
-    assert_eq!(second["stats"]["store"]["chunks_uploaded"], 0);
-    // Only the manifest and the lock went up.
-    let sent = u(&second["stats"]["backend"]["bytes_uploaded"]);
-    assert!(sent < 64 * KIB as u64, "second put sent {sent} bytes");
-    assert_ne!(second["version"], first["version"]);
-    first
-}
-
 /// `--vault s3://bucket/prefix` with `AWS_ENDPOINT_URL` and credentials from the environment:
 /// init, put, get, dedup, ls, stat, verify --read-data, rm and gc.
 fn vault_url_with_env_credentials(server: Server) {
@@ -383,7 +334,7 @@ fn vault_url_with_env_credentials(server: Server) {
     assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("found existing"));
 
     let len = 3 * MIB + 4321;
-    let first = round_trip(&t, || t.ldv_url(), 1, len);
+    let first = round_trip(&t.env, || t.ldv_url(), 1, len);
     let name = first["name"].as_str().unwrap().to_owned();
     let chunks = u(&first["chunks"]);
 
@@ -482,7 +433,7 @@ fn s3_profile_round_trip(server: Server) {
     );
     // A private profile file draws no warning.
     assert_eq!(String::from_utf8_lossy(&out.get_output().stderr), "");
-    round_trip(&t, || t.ldv(), 2, 2 * MIB + 777);
+    round_trip(&t.env, || t.ldv(), 2, 2 * MIB + 777);
     verify_clean(t.ldv());
     // The same vault through --vault and environment credentials.
     let out = t.ldv_url().args(["--json", "ls"]).assert().success();
@@ -498,7 +449,7 @@ fn minio_profile_round_trip(server: Server) {
     t.write_config(&t.minio_profile(PROFILE, &t.endpoint, &secret_key(), SMALL_CHUNKS));
     let out = t.ldv().arg("init").assert().success();
     assert_eq!(String::from_utf8_lossy(&out.get_output().stderr), "");
-    round_trip(&t, || t.ldv(), 3, 2 * MIB + 555);
+    round_trip(&t.env, || t.ldv(), 3, 2 * MIB + 555);
     verify_clean(t.ldv());
     let out = t.ldv_url().args(["--json", "ls"]).assert().success();
     assert_eq!(json_of(out.get_output())[0]["versions"], 2);
