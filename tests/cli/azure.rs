@@ -24,8 +24,8 @@ use assert_cmd::Command;
 use base64::Engine;
 
 use crate::common::{
-    Env, all_text, assert_file, closed_port, error_line, get, json_of, output, put, random_bytes,
-    round_trip, u, verify_clean,
+    Env, all_text, assert_file, assert_unreachable, closed_port, error_line, get, json_of, output,
+    put, random_bytes, round_trip, u, verify_clean,
 };
 use proxy::{FaultProxy, Faults};
 
@@ -717,38 +717,13 @@ fn an_unreachable_endpoint_exits_6_after_the_configured_retries() {
     let t = Az::at(&endpoint, "unreachable");
     t.write_config(&t.key_profile(PROFILE, &endpoint, &wrong_key(), SHORT_LIMITS));
     t.write("a.bin", &random_bytes(10, 10 * KIB));
-    for args in [
-        vec!["init"],
-        vec!["ls"],
-        vec!["put", "a.bin", "a.bin"],
-        vec!["health"],
-    ] {
-        let started = Instant::now();
-        let out = output({
-            let mut c = t.ldv();
-            c.args(&args);
-            c
-        });
-        let took = started.elapsed();
-        assert!(took < Duration::from_secs(20), "{args:?} took {took:?}");
-        if args == ["health"] {
-            assert_eq!(out.status.code(), Some(1), "{}", all_text(&out));
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                text.contains("UNHEALTHY") && text.contains(&endpoint),
-                "{text}"
-            );
-            continue;
-        }
-        assert_eq!(out.status.code(), Some(6), "{args:?}: {}", all_text(&out));
-        let line = error_line(&out);
-        assert!(line.contains(&endpoint), "{args:?}: {line}");
-        assert!(
-            line.contains("gave up after 3 attempts"),
-            "{args:?}: {line}"
-        );
-        assert!(line.contains("refused"), "{args:?}: {line}");
-    }
+    assert_unreachable(
+        || t.ldv(),
+        &endpoint,
+        &[&["init"], &["ls"], &["put", "a.bin", "a.bin"], &["health"]],
+        3,
+        Duration::from_secs(20),
+    );
 }
 
 /// A server that accepts connections but never answers: each attempt ends at the read timeout

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -504,4 +504,44 @@ pub fn round_trip(env: &Env, ldv: impl Fn() -> Command, seed: u64, len: usize) -
     assert!(sent < 64 * 1024, "second put sent {sent} bytes");
     assert_ne!(second["version"], first["version"]);
     first
+}
+
+/// Runs each of `commands` through `ldv` against an endpoint nothing listens on: each ends
+/// within `limit`; `health` reports UNHEALTHY (exit 1) naming the endpoint, every other command
+/// exits 6 with one line naming the endpoint, the refused connection and `attempts` attempts.
+pub fn assert_unreachable(
+    ldv: impl Fn() -> Command,
+    endpoint: &str,
+    commands: &[&[&str]],
+    attempts: u32,
+    limit: Duration,
+) {
+    for &args in commands {
+        let started = Instant::now();
+        let out = output({
+            let mut c = ldv();
+            c.args(args);
+            c
+        });
+        let took = started.elapsed();
+        assert!(took < limit, "{args:?} took {took:?}");
+        if args == ["health"] {
+            // health reports rather than fails: unhealthy, exit 1, naming the endpoint.
+            assert_eq!(out.status.code(), Some(1), "{}", all_text(&out));
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.contains("UNHEALTHY") && text.contains(endpoint),
+                "{text}"
+            );
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(6), "{args:?}: {}", all_text(&out));
+        let line = error_line(&out);
+        assert!(line.contains(endpoint), "{args:?}: {line}");
+        assert!(
+            line.contains(&format!("gave up after {attempts} attempts")),
+            "{args:?}: {line}"
+        );
+        assert!(line.contains("refused"), "{args:?}: {line}");
+    }
 }

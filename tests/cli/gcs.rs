@@ -33,7 +33,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::common::{
-    Env, all_text, assert_bytes, closed_port, error_line, get, json_of, output,
+    Env, all_text, assert_bytes, assert_unreachable, closed_port, error_line, get, json_of, output,
     permissions_enforced, put, random_bytes, round_trip, sha256_hex, u, verify_clean,
 };
 use proxy::{FaultProxy, Faults};
@@ -1482,39 +1482,19 @@ fn an_unreachable_endpoint_exits_6_after_the_configured_retries() {
     let t = Gs::at(&endpoint, "unreachable");
     t.write_config(&t.profile(PROFILE, &endpoint, "anonymous = true", SHORT_LIMITS));
     t.write("a.bin", &random_bytes(16, 10 * KIB));
-    for args in [
-        vec!["init"],
-        vec!["ls"],
-        vec!["put", "a.bin", "a.bin"],
-        vec!["get", "a.bin", "a.out"],
-        vec!["health"],
-    ] {
-        let started = Instant::now();
-        let out = output({
-            let mut c = t.ldv();
-            c.args(&args);
-            c
-        });
-        let took = started.elapsed();
-        assert!(took < Duration::from_secs(10), "{args:?} took {took:?}");
-        if args == ["health"] {
-            assert_eq!(out.status.code(), Some(1), "{}", all_text(&out));
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                text.contains("UNHEALTHY") && text.contains(&endpoint),
-                "{text}"
-            );
-            continue;
-        }
-        assert_eq!(out.status.code(), Some(6), "{args:?}: {}", all_text(&out));
-        let line = error_line(&out);
-        assert!(line.contains(&endpoint), "{args:?}: {line}");
-        assert!(
-            line.contains("gave up after 2 attempts"),
-            "{args:?}: {line}"
-        );
-        assert!(line.contains("refused"), "{args:?}: {line}");
-    }
+    assert_unreachable(
+        || t.ldv(),
+        &endpoint,
+        &[
+            &["init"][..],
+            &["ls"],
+            &["put", "a.bin", "a.bin"],
+            &["get", "a.bin", "a.out"],
+            &["health"],
+        ],
+        2,
+        Duration::from_secs(10),
+    );
     assert!(!t.path("a.out").exists());
 }
 

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 
 use crate::common::{
-    Env, all_text, assert_file, closed_port, error_line, get, json_of, output, put, random_bytes,
-    round_trip, sha256_hex, u, verify_clean,
+    Env, all_text, assert_file, assert_unreachable, closed_port, error_line, get, json_of, output,
+    put, random_bytes, round_trip, sha256_hex, u, verify_clean,
 };
 use proxy::{FaultProxy, Faults};
 
@@ -836,39 +836,13 @@ fn an_unreachable_endpoint_exits_6_after_the_configured_retries() {
                   retry = { max_retries = 2, initial_backoff = \"10ms\", max_backoff = \"50ms\" }";
     t.write_config(&t.s3_profile(PROFILE, &endpoint, &secret_key(), limits));
     let src = t.write("a.bin", &random_bytes(10, 10 * KIB));
-    for args in [
-        vec!["init"],
-        vec!["ls"],
-        vec!["put", "a.bin", "a.bin"],
-        vec!["health"],
-    ] {
-        let started = Instant::now();
-        let out = output({
-            let mut c = t.ldv();
-            c.args(&args);
-            c
-        });
-        let took = started.elapsed();
-        assert!(took < Duration::from_secs(20), "{args:?} took {took:?}");
-        if args == ["health"] {
-            // health reports rather than fails: unhealthy, exit 1, naming the endpoint.
-            assert_eq!(out.status.code(), Some(1), "{}", all_text(&out));
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                text.contains("UNHEALTHY") && text.contains(&endpoint),
-                "{text}"
-            );
-            continue;
-        }
-        assert_eq!(out.status.code(), Some(6), "{args:?}: {}", all_text(&out));
-        let line = error_line(&out);
-        assert!(line.contains(&endpoint), "{args:?}: {line}");
-        assert!(
-            line.contains("gave up after 3 attempts"),
-            "{args:?}: {line}"
-        );
-        assert!(line.contains("refused"), "{args:?}: {line}");
-    }
+    assert_unreachable(
+        || t.ldv(),
+        &endpoint,
+        &[&["init"], &["ls"], &["put", "a.bin", "a.bin"], &["health"]],
+        3,
+        Duration::from_secs(20),
+    );
     assert!(src.exists());
 }
 
