@@ -288,7 +288,17 @@ impl Codec {
     /// Any damage, or a frame that does not belong to this vault, is an integrity error.
     pub fn decode_chunk(&self, id: ChunkId, frame: Bytes, size: u64) -> Result<Bytes> {
         let what = format!("chunk {id}");
-        self.open(frame, CHUNK_PURPOSE, &id.0, size, &what)
+        let plain = self.open(frame, CHUNK_PURPOSE, &id.0, size, &what)?;
+        if plain.len() as u64 != size {
+            return Err(Error::integrity(
+                &what,
+                format!(
+                    "decodes to {} bytes, but the manifest records {size}",
+                    plain.len()
+                ),
+            ));
+        }
+        Ok(plain)
     }
 
     /// The stored form of the manifest at storage key `key`: in an encrypted vault a sealed frame
@@ -386,6 +396,13 @@ impl Codec {
         if compression == COMPRESSION_NONE {
             return Ok(payload);
         }
+        // No compressor ldv uses ever emits an empty stream, and some decoders accept one.
+        if payload.is_empty() {
+            return Err(Error::integrity(
+                what,
+                "has a compressed frame with an empty payload",
+            ));
+        }
         let limit = usize::try_from(size).expect("bounded by MAX_DECODED");
         let out = decompress(compression, &payload, limit)
             .map_err(|e| Error::integrity(what, format!("does not decompress: {e}")))?;
@@ -478,6 +495,26 @@ mod tests {
             frame[at] ^= 1 << bit;
             let err = decode(Bytes::from(frame), "c").unwrap_err();
             prop_assert_eq!(err.kind(), crate::ErrorKind::IntegrityCheckFailed);
+        }
+    }
+
+    /// Every single-bit flip of the header of frames of several lengths, the empty one included
+    /// (a zstd or gzip decoder may accept an empty stream), is rejected.
+    #[test]
+    fn every_header_flip_is_rejected() {
+        for len in [0usize, 1, 2, 16, 63, 4096] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            let frame = PlainChunk::copy_from(&data).frame().to_vec();
+            for at in 0..HEADER_LEN {
+                for bit in 0..8 {
+                    let mut damaged = frame.clone();
+                    damaged[at] ^= 1 << bit;
+                    let err = decode(Bytes::from(damaged), "c").expect_err(&format!(
+                        "flip of bit {bit} of byte {at} of a {len}-byte frame"
+                    ));
+                    assert_eq!(err.kind(), crate::ErrorKind::IntegrityCheckFailed);
+                }
+            }
         }
     }
 
