@@ -1,15 +1,17 @@
-//! The profile file (`config.toml`): parsing with every unknown key refused and named with its
-//! file and line, human-readable sizes, and the check that sections whose feature this build does
-//! not have are refused rather than silently ignored. Turning a profile into settings happens in
-//! `cli::settings`; the library only sees the typed result.
+//! The profile file (`config.toml`): parsing with every unknown key, malformed value and value
+//! out of range refused and named with its file, line and key, human-readable sizes, and the check
+//! that sections whose feature this build does not have are refused rather than silently ignored.
+//! Turning a profile into settings happens in `cli::settings`; the library only sees the typed
+//! result.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 use crate::backend::local::LocalConfig;
 use crate::error::{Error, Result};
@@ -89,12 +91,35 @@ pub mod duration {
     }
 }
 
-/// Parses a human-readable size such as `4MiB`, `1.5 GB` or `4096`.
+/// Parses a human-readable size such as `4MiB`, `1.5 GB` or `4096`; a size beyond 64 bits is
+/// refused as too large rather than clamped.
 pub fn parse_size(s: &str) -> std::result::Result<Size, String> {
-    s.trim()
-        .parse::<bytesize::ByteSize>()
-        .map(|b| Size(b.as_u64()))
-        .map_err(|_| format!("invalid size {s:?} (expected e.g. 4096, \"4MiB\" or \"1.5GB\")"))
+    let invalid = || format!("invalid size {s:?} (expected e.g. 4096, \"4MiB\" or \"1.5GB\")");
+    let too_large = || format!("{s:?} is too large");
+    let text = s.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(end);
+    let unit = match unit.trim_start() {
+        "" => bytesize::Unit::Byte,
+        u => u.parse::<bytesize::Unit>().map_err(|_| invalid())?,
+    };
+    // bytesize saturates on overflow and shows a unit's factor only through arithmetic.
+    let factor: u64 = unit * 1;
+    if !number.contains('.') {
+        let n = number.parse::<u64>().map_err(|e| match e.kind() {
+            std::num::IntErrorKind::PosOverflow => too_large(),
+            _ => invalid(),
+        })?;
+        return n.checked_mul(factor).map(Size).ok_or_else(too_large);
+    }
+    let bytes = number.parse::<f64>().map_err(|_| invalid())? * factor as f64;
+    // `u64::MAX as f64` is 2^64, the first value that does not fit.
+    if bytes >= u64::MAX as f64 {
+        return Err(too_large());
+    }
+    Ok(Size(bytes as u64))
 }
 
 /// The whole profile file.
@@ -110,7 +135,7 @@ pub struct ConfigFile {
 
 /// One profile: where the vault lives and how to use it.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of profile settings")]
 pub struct Profile {
     /// The storage backend.
     pub backend: Option<Spanned<BackendSpec>>,
@@ -132,7 +157,10 @@ pub struct Profile {
 
 /// The `compression` table of a profile (the seed's CompressionConfig).
 #[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { algorithm = \"zstd\", level = 3 }"
+)]
 pub struct CompressionSpec {
     /// `none`, `gzip`, `zstd` or `lz4`.
     pub algorithm: crate::store::codec::Algorithm,
@@ -176,7 +204,10 @@ impl CompressionSpec {
 
 /// The `encryption` table of a profile (the seed's EncryptionConfig).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { algorithm = \"aes-256-gcm\", key = { ... } }"
+)]
 pub struct EncryptionSpec {
     /// `aes-256-gcm` (default) or `chacha20-poly1305`.
     #[serde(default = "default_cipher")]
@@ -192,7 +223,7 @@ fn default_cipher() -> crate::store::crypto::Cipher {
 /// Where an encryption key comes from (the seed's KeyProvider): exactly one of `env`,
 /// `prompt`, `static` and `kms`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table naming a key source")]
 pub struct KeySpec {
     /// An environment variable holding a passphrase (or, with `raw = true`, a 256-bit key).
     pub env: Option<String>,
@@ -257,7 +288,11 @@ impl KeySpec {
 
 /// The `backend` table of a profile, selected by its `type`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[serde(
+    tag = "type",
+    rename_all = "lowercase",
+    expecting = "a table such as { type = \"local\", path = \"/data/vault\" }"
+)]
 pub enum BackendSpec {
     /// A directory on this machine.
     Local(LocalConfig),
@@ -273,7 +308,9 @@ pub enum BackendSpec {
 
 /// The `chunking` table of a profile.
 #[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
+// Read through a plain struct: serde buffers an internally tagged enum, which loses where each
+// value was written and so which key a refused value (`size = "99999PiB"`) belongs to.
+#[serde(try_from = "ChunkingTable")]
 pub enum ChunkingSpec {
     /// Content-defined chunking.
     Cdc {
@@ -291,6 +328,69 @@ pub enum ChunkingSpec {
         /// Inputs below this stay one chunk (default 128 MiB).
         min_chunk_threshold: Option<Size>,
     },
+}
+
+/// The `chunking` table as written, before its keys are checked against its `mode`.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { mode = \"cdc\", avg = \"4MiB\" }"
+)]
+struct ChunkingTable {
+    mode: ChunkingMode,
+    min: Option<Size>,
+    avg: Option<Size>,
+    max: Option<Size>,
+    size: Option<Size>,
+    min_chunk_threshold: Option<Size>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ChunkingMode {
+    Cdc,
+    Fixed,
+}
+
+impl TryFrom<ChunkingTable> for ChunkingSpec {
+    type Error = String;
+
+    fn try_from(t: ChunkingTable) -> std::result::Result<Self, String> {
+        let refuse = |keys: &[(&str, bool)], mode: &str| match keys.iter().find(|(_, set)| *set) {
+            Some((key, _)) => Err(format!("`{key}` applies only with mode = \"{mode}\"")),
+            None => Ok(()),
+        };
+        match t.mode {
+            ChunkingMode::Cdc => {
+                refuse(
+                    &[
+                        ("size", t.size.is_some()),
+                        ("min_chunk_threshold", t.min_chunk_threshold.is_some()),
+                    ],
+                    "fixed",
+                )?;
+                Ok(Self::Cdc {
+                    min: t.min,
+                    avg: t.avg,
+                    max: t.max,
+                })
+            }
+            ChunkingMode::Fixed => {
+                refuse(
+                    &[
+                        ("min", t.min.is_some()),
+                        ("avg", t.avg.is_some()),
+                        ("max", t.max.is_some()),
+                    ],
+                    "cdc",
+                )?;
+                Ok(Self::Fixed {
+                    size: t.size,
+                    min_chunk_threshold: t.min_chunk_threshold,
+                })
+            }
+        }
+    }
 }
 
 impl ChunkingSpec {
@@ -324,10 +424,15 @@ impl ChunkingSpec {
 
 /// The `transfer` table of a profile.
 #[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table such as { parallel = 8 }")]
 pub struct TransferSpec {
     /// Chunks (and small files) in flight at once (default 8).
     pub parallel: Option<usize>,
+}
+
+impl TransferSpec {
+    /// The values `parallel` may take: the same bounds as `-j/--parallel`.
+    pub const PARALLEL: RangeInclusive<usize> = 1..=256;
 }
 
 /// A parsed profile file and where it came from, for error messages.
@@ -344,18 +449,19 @@ pub struct LoadedConfig {
 impl LoadedConfig {
     /// Reads and parses `path`; errors name the file, line and key.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io("read config", path.display(), e))
-            .map_err(|e| {
-                if e.kind() == crate::ErrorKind::NotFound {
-                    Error::config(format!("config file {} not found", path.display()))
-                } else {
-                    e
-                }
-            })?;
+        Self::read(path)?
+            .ok_or_else(|| Error::config(format!("config file {} not found", path.display())))
+    }
+
+    /// Reads and parses `path`, or `None` when there is no such file; errors name the file,
+    /// line and key.
+    pub fn read(path: &Path) -> Result<Option<Self>> {
+        let Some(text) = read_text(path)? else {
+            return Ok(None);
+        };
         let loaded = Self::parse(path, text)?;
         loaded.warn_if_secrets_are_exposed();
-        Ok(loaded)
+        Ok(Some(loaded))
     }
 
     /// Whether any profile holds a secret (a key or password) in the file itself.
@@ -397,12 +503,17 @@ impl LoadedConfig {
     /// Parses `text` as the content of `path`.
     pub fn parse(path: &Path, text: String) -> Result<Self> {
         let file: ConfigFile = toml::from_str(&text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| line_of(&text, s.start))
-                .unwrap_or_default();
+            let (at, key) = match e.span() {
+                Some(s) => (
+                    line_of(&text, s.start),
+                    key_of_value(&text, s.start)
+                        .map(|key| format!("{}: ", describe(&key)))
+                        .unwrap_or_default(),
+                ),
+                None => (String::new(), String::new()),
+            };
             let message = e.message().replace('\n', " ");
-            Error::config(format!("{}{at}: {message}", path.display()))
+            Error::config(format!("{}{at}: {key}{message}", path.display()))
         })?;
         let loaded = Self {
             path: path.to_owned(),
@@ -413,9 +524,31 @@ impl LoadedConfig {
         Ok(loaded)
     }
 
-    /// `":LINE"` for the byte offset of a span, for error messages.
+    /// `":LINE:COL"` for the byte offset of a span, for error messages.
     pub fn line(&self, span: Range<usize>) -> String {
         line_of(&self.text, span.start)
+    }
+
+    /// `":LINE:COL"` of the key at `path` (e.g. `["profiles", "lab", "chunking", "max"]`), or of
+    /// the deepest part of it the file writes; empty when it writes none of it.
+    pub fn locate(&self, path: &[&str]) -> String {
+        let Ok(root) = DeTable::parse(&self.text) else {
+            return String::new();
+        };
+        let mut table = root.get_ref();
+        let mut at = None;
+        for key in path {
+            let Some((k, v)) = table.get_key_value(*key) else {
+                break;
+            };
+            at = Some(k.span().start);
+            let DeValue::Table(inner) = v.get_ref() else {
+                break;
+            };
+            table = inner;
+        }
+        at.map(|offset| line_of(&self.text, offset))
+            .unwrap_or_default()
     }
 
     fn check_supported(&self) -> Result<()> {
@@ -447,42 +580,41 @@ impl LoadedConfig {
                     ))
                 })?;
             }
-            let in_profile = |e: Error| {
-                Error::config(format!(
-                    "{}: profile {name:?}: {}",
-                    self.path.display(),
-                    e.message()
-                ))
+            // A check names the key it refuses first in its message (`chunking.max 1 must…`);
+            // the error points at that key's line, or at its section's when the key is a default.
+            let in_section = |section: &'static str| {
+                move |e: Error| {
+                    let key = leading_key(e.message(), section);
+                    let mut path = vec!["profiles", name.as_str()];
+                    path.extend(key.split('.'));
+                    Error::config(format!(
+                        "{}{}: profile {name:?}: {}",
+                        self.path.display(),
+                        self.locate(&path),
+                        e.message()
+                    ))
+                }
             };
             if let Some(c) = p.compression {
-                c.to_config().map_err(in_profile)?;
+                c.to_config().map_err(in_section("compression"))?;
             }
             if let Some(e) = &p.encryption {
-                e.key.validate().map_err(in_profile)?;
+                e.key.validate().map_err(in_section("encryption.key"))?;
             }
             if let Some(c) = &p.chunking {
-                c.to_config().map_err(|e| {
-                    Error::config(format!(
-                        "{}: profile {name:?}: {}",
-                        self.path.display(),
-                        e.message()
-                    ))
-                })?;
+                c.to_config().map_err(in_section("chunking"))?;
             }
             if let Some(r) = &p.retry {
-                r.validate().map_err(|e| {
-                    Error::config(format!(
-                        "{}: profile {name:?}: {}",
-                        self.path.display(),
-                        e.message()
-                    ))
-                })?;
+                r.validate().map_err(in_section("retry"))?;
             }
-            if p.transfer.and_then(|t| t.parallel) == Some(0) {
-                return Err(Error::config(format!(
-                    "{}: profile {name:?}: transfer.parallel must be at least 1",
-                    self.path.display()
-                )));
+            if let Some(n) = p.transfer.and_then(|t| t.parallel)
+                && !TransferSpec::PARALLEL.contains(&n)
+            {
+                return Err(in_section("transfer")(Error::config(format!(
+                    "transfer.parallel {n} must be between {} and {}",
+                    TransferSpec::PARALLEL.start(),
+                    TransferSpec::PARALLEL.end()
+                ))));
             }
         }
         if let Some(d) = &self.file.default_profile {
@@ -494,6 +626,92 @@ impl LoadedConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// Reads the text of the profile file at `path`, or `None` when there is no such file. A path
+/// that cannot be read as a profile file (a directory, not UTF-8) is a configuration error naming
+/// it; only a permission problem keeps its own kind.
+pub fn read_text(path: &Path) -> Result<Option<String>> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(Error::io("read config", path.display(), e));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => {
+            return Err(Error::config(format!(
+                "config file {} is a directory, not a file",
+                path.display()
+            )));
+        }
+        Err(e) => {
+            return Err(Error::config(format!(
+                "config file {} cannot be read: {e}",
+                path.display()
+            )));
+        }
+    };
+    String::from_utf8(bytes).map(Some).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let valid = std::str::from_utf8(valid).expect("the bytes before valid_up_to are UTF-8");
+        Error::config(format!(
+            "{}{}: not UTF-8 text; a config file must be UTF-8",
+            path.display(),
+            line_of(valid, valid.len())
+        ))
+    })
+}
+
+/// The key a check's message starts with (`chunking.max` in `chunking.max 1 must…`) when it lies
+/// in `section`, else `section` itself.
+fn leading_key<'a>(message: &'a str, section: &'a str) -> &'a str {
+    let first = message.split([' ', ':']).next().unwrap_or_default();
+    match first.strip_prefix(section) {
+        Some(rest) if rest.is_empty() || rest.starts_with('.') => first,
+        _ => section,
+    }
+}
+
+/// The key path of the value written at byte `offset` (a plain value holding it, or a table that
+/// starts there), for naming the key of a value the parser refused; `None` when there is none.
+fn key_of_value(text: &str, offset: usize) -> Option<Vec<String>> {
+    fn walk(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) -> bool {
+        for (key, value) in table.iter() {
+            let hit = match value.get_ref() {
+                DeValue::Table(inner) => {
+                    path.push(key.get_ref().to_string());
+                    if walk(inner, offset, path) {
+                        return true;
+                    }
+                    path.pop();
+                    value.span().start == offset
+                }
+                DeValue::Array(items) => items.iter().any(|item| {
+                    !matches!(item.get_ref(), DeValue::Table(_) | DeValue::Array(_))
+                        && item.span().contains(&offset)
+                }),
+                _ => value.span().contains(&offset),
+            };
+            if hit {
+                path.push(key.get_ref().to_string());
+                return true;
+            }
+        }
+        false
+    }
+    let root = DeTable::parse(text).ok()?;
+    let mut path = Vec::new();
+    walk(root.get_ref(), offset, &mut path).then_some(path)
+}
+
+/// A key path as the user reads it: `profile "lab": chunking.size`, or `default_profile`.
+fn describe(path: &[String]) -> String {
+    match path {
+        [profiles, name, rest @ ..] if profiles == "profiles" && !rest.is_empty() => {
+            format!("profile {name:?}: {}", rest.join("."))
+        }
+        _ => path.join("."),
     }
 }
 
@@ -534,6 +752,34 @@ transfer = { parallel = 4 }
             }
         );
         assert!(matches!(p.backend.as_ref().unwrap().get_ref(), BackendSpec::Local(l) if !l.sync));
+    }
+
+    #[test]
+    fn sizes_parse_and_a_size_beyond_64_bits_is_too_large() {
+        for (text, want) in [
+            ("4096", 4096),
+            ("4MiB", 4 << 20),
+            ("4 MiB", 4 << 20),
+            ("1.5GB", 1_500_000_000),
+            ("4k", 4000),
+            ("18446744073709551615", u64::MAX),
+            ("15EiB", 15 << 60),
+        ] {
+            assert_eq!(parse_size(text), Ok(Size(want)), "{text}");
+        }
+        for text in ["16EiB", "99999PiB", "18446744073709551616", "20.5EiB"] {
+            assert_eq!(
+                parse_size(text),
+                Err(format!("{text:?} is too large")),
+                "{text}"
+            );
+        }
+        for text in ["", "MiB", "-1", "4 parsecs", "1.2.3KiB"] {
+            assert!(
+                parse_size(text).unwrap_err().contains("invalid size"),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

@@ -334,12 +334,40 @@ async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<u8> {
     }
 }
 
+/// Help and version go out as clap prints them; any other parse error becomes the one-line
+/// `ldv: error: …` (and the `--json` error document) every other error is, exit 2.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as K;
+    if matches!(
+        e.kind(),
+        K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(exit::USAGE));
+    }
+    let rendered = e.render().to_string();
+    let message = rendered
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    let json = std::env::args_os().any(|a| a == "--json");
+    ExitCode::from(report_error(&Error::config(message).into(), json))
+}
+
 /// Runs ldv with the process arguments and returns its exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     init_logging(cli.global.verbose, cli.global.quiet);
     let json = cli.global.json;
-    let settings = match Settings::resolve(&cli.global) {
+    let creates_config = matches!(&cli.command, Command::Init(a) if a.save_profile.is_some());
+    let settings = match Settings::resolve(&cli.global, creates_config) {
         Ok(s) => s,
         Err(e) => return ExitCode::from(report_error(&e.into(), json)),
     };

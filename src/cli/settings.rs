@@ -163,15 +163,24 @@ pub fn parse_vault_url(url: &str) -> Result<BackendConfig> {
 
 impl Settings {
     /// Resolves the global flags, the environment and the profile file into settings.
-    pub fn resolve(global: &GlobalArgs) -> Result<Self> {
+    /// `creates_config`: the command writes the config file (`init --save-profile`), so one
+    /// named with `--config` need not exist yet.
+    pub fn resolve(global: &GlobalArgs, creates_config: bool) -> Result<Self> {
         let (config_path, explicit_config) = match &global.config {
             Some(p) => (p.clone(), true),
             None => (default_config_path()?, false),
         };
-        let loaded = if explicit_config || config_path.exists() {
-            Some(LoadedConfig::load(&config_path)?)
-        } else {
-            None
+        let loaded = match LoadedConfig::read(&config_path)? {
+            Some(loaded) => Some(loaded),
+            // The default file is optional. A named one that does not exist yet is where
+            // `init --save-profile` writes; for any other command it is a typo.
+            None if !explicit_config || (creates_config && global.profile.is_none()) => None,
+            None => {
+                return Err(Error::config(format!(
+                    "config file {} not found",
+                    config_path.display()
+                )));
+            }
         };
         let profile_name = global
             .profile
@@ -199,47 +208,32 @@ impl Settings {
             }
         };
 
-        let location = match &global.vault {
-            Some(url) => VaultLocation {
+        let location = match (&global.vault, profile) {
+            (Some(url), _) => VaultLocation {
                 backend: parse_vault_url(url)?,
                 embedded_default: false,
             },
-            None => match profile
-                .and_then(|p| p.backend.as_ref())
-                .map(|b| b.get_ref())
-            {
-                Some(BackendSpec::Local(c)) => {
-                    let mut c = c.clone();
-                    if !c.path.is_absolute() {
-                        // Relative paths in a profile are relative to the profile file.
-                        let base = config_path.parent().unwrap_or(Path::new("/"));
-                        c.path = base.join(&c.path);
-                    }
-                    VaultLocation {
-                        backend: BackendConfig::Local(c),
-                        embedded_default: false,
-                    }
+            (None, Some(p)) => match &p.backend {
+                Some(spec) => VaultLocation {
+                    backend: backend_of(spec.get_ref(), &config_path),
+                    embedded_default: false,
+                },
+                // Falling back to the embedded default would write where the user did not ask.
+                None => {
+                    let name = profile_name.as_deref().unwrap_or_default();
+                    let at = loaded
+                        .as_ref()
+                        .map(|c| c.locate(&["profiles", name]))
+                        .unwrap_or_default();
+                    return Err(Error::config(format!(
+                        "{}{at}: profile {name:?} has no backend; add one (e.g. `backend = {{ type = \"local\", path = \"/data/vault\" }}`) or name the vault with --vault",
+                        config_path.display()
+                    )));
                 }
-                Some(BackendSpec::S3(c)) => VaultLocation {
-                    backend: BackendConfig::S3(Box::new(c.clone())),
-                    embedded_default: false,
-                },
-                Some(BackendSpec::Minio(c)) => VaultLocation {
-                    backend: BackendConfig::S3(Box::new(c.to_s3())),
-                    embedded_default: false,
-                },
-                Some(BackendSpec::Azure(c)) => VaultLocation {
-                    backend: BackendConfig::Azure(Box::new(c.clone())),
-                    embedded_default: false,
-                },
-                Some(BackendSpec::Gcs(c)) => VaultLocation {
-                    backend: BackendConfig::Gcs(Box::new(c.clone())),
-                    embedded_default: false,
-                },
-                None => VaultLocation {
-                    backend: BackendConfig::Local(LocalConfig::new(default_vault_path()?)),
-                    embedded_default: true,
-                },
+            },
+            (None, None) => VaultLocation {
+                backend: BackendConfig::Local(LocalConfig::new(default_vault_path()?)),
+                embedded_default: true,
             },
         };
 
@@ -284,6 +278,25 @@ impl Settings {
                 .unwrap_or(crate::store::codec::CompressionConfig::NONE),
             encryption: profile.and_then(|p| p.encryption.clone()),
         })
+    }
+}
+
+/// The backend a profile's `backend` table names; a relative local path is relative to the
+/// profile file at `config_path`.
+fn backend_of(spec: &BackendSpec, config_path: &Path) -> BackendConfig {
+    match spec {
+        BackendSpec::Local(c) => {
+            let mut c = c.clone();
+            if !c.path.is_absolute() {
+                let base = config_path.parent().unwrap_or(Path::new("/"));
+                c.path = base.join(&c.path);
+            }
+            BackendConfig::Local(c)
+        }
+        BackendSpec::S3(c) => BackendConfig::S3(Box::new(c.clone())),
+        BackendSpec::Minio(c) => BackendConfig::S3(Box::new(c.to_s3())),
+        BackendSpec::Azure(c) => BackendConfig::Azure(Box::new(c.clone())),
+        BackendSpec::Gcs(c) => BackendConfig::Gcs(Box::new(c.clone())),
     }
 }
 

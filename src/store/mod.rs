@@ -640,6 +640,8 @@ impl Vault {
     }
 }
 
+/// Reads a stored descriptor. One that does not parse, or holds values `init` never writes, is
+/// damage (integrity); a newer format or an algorithm this build lacks is configuration.
 fn parse_descriptor(raw: &[u8], location: &str) -> Result<Descriptor> {
     #[derive(Deserialize)]
     struct Probe {
@@ -647,7 +649,7 @@ fn parse_descriptor(raw: &[u8], location: &str) -> Result<Descriptor> {
     }
     let unreadable = |e: serde_json::Error| {
         Error::new(
-            ErrorKind::SerializationError,
+            ErrorKind::IntegrityCheckFailed,
             format!("vault descriptor {location}/{DESCRIPTOR_KEY} is unreadable: {e}"),
         )
     };
@@ -673,7 +675,15 @@ fn parse_descriptor(raw: &[u8], location: &str) -> Result<Descriptor> {
             header.chunk_id
         )));
     }
-    d.chunker.validate()?;
+    d.chunker.validate().map_err(|e| {
+        Error::new(
+            ErrorKind::IntegrityCheckFailed,
+            format!(
+                "vault descriptor {location}/{DESCRIPTOR_KEY} is damaged: its chunker is one ldv never writes ({})",
+                e.message()
+            ),
+        )
+    })?;
     Ok(d)
 }
 

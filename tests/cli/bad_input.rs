@@ -1,6 +1,6 @@
 //! Bad input of every kind gets a one-line error, the documented exit code (src/cli/exit.rs:
-//! 2 usage or configuration, 3 not found, 5 permission denied, 1 other failures), and changes
-//! nothing in the vault.
+//! 2 usage or configuration, 3 not found, 4 a damaged vault descriptor, 5 permission denied,
+//! 1 other failures), and changes nothing in the vault.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -471,6 +471,298 @@ fn a_command_on_a_missing_vault_creates_nothing() {
             !env.root().join("typo").exists(),
             "{args:?} created {}",
             missing.display()
+        );
+    }
+}
+
+/// Writes `text` as the config file `name` in the env's root and returns its path.
+fn config_file(env: &Env, name: &str, text: &str) -> std::path::PathBuf {
+    let path = env.root().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_profile_without_backend_is_refused_not_sent_to_the_default_vault() {
+    let env = env_with_object();
+    let text = "[profiles.t]\nchunking = { mode = \"cdc\" }\n";
+    let path = config_file(&env, "nobackend.toml", text);
+    for args in [&["put", "src.bin", "x"][..], &["ls"], &["init"]] {
+        let line = fails(with_config(&env, &path, args), 2);
+        assert!(
+            line.contains("nobackend.toml:1:") && line.contains("profile \"t\" has no backend"),
+            "{args:?}: {line}"
+        );
+    }
+    // Chosen through default_profile, the same.
+    let path = config_file(
+        &env,
+        "nobackend-default.toml",
+        &format!("default_profile = \"t\"\n{text}"),
+    );
+    let mut cmd = env.bare_ldv();
+    cmd.arg("--config").arg(&path).args(["put", "src.bin", "x"]);
+    assert!(fails(cmd, 2).contains("has no backend"));
+    assert!(
+        !env.xdg_data().join("ldv").exists(),
+        "the default vault was written"
+    );
+    // --vault (or LDV_VAULT) names the vault instead; the profile still gives the chunking.
+    with_config(&env, &path, &["put", "src.bin", "via-flag"])
+        .arg("--vault")
+        .arg(env.vault_url())
+        .assert()
+        .success();
+    with_config(&env, &path, &["ls", "via-flag"])
+        .env("LDV_VAULT", env.vault_url())
+        .assert()
+        .success();
+    assert!(!env.xdg_data().join("ldv").exists());
+}
+
+#[test]
+fn a_config_that_is_not_a_utf8_file_is_a_configuration_error() {
+    let env = env_with_object();
+    let before = env.vault_snapshot();
+    let mut text = env.profile_toml("").into_bytes();
+    text.extend_from_slice(b"# caf\xe9\n");
+    let latin1 = env.root().join("latin1.toml");
+    std::fs::write(&latin1, text).unwrap();
+    let line = fails(with_config(&env, &latin1, &["ls"]), 2);
+    assert!(
+        line.contains(&format!("{}:4:", latin1.display())) && line.contains("UTF-8"),
+        "{line}"
+    );
+    let dir = env.root().join("conf.d");
+    std::fs::create_dir(&dir).unwrap();
+    let line = fails(with_config(&env, &dir, &["ls"]), 2);
+    assert!(
+        line.contains(&dir.display().to_string()) && line.contains("directory"),
+        "{line}"
+    );
+    assert_eq!(env.vault_snapshot(), before);
+}
+
+#[test]
+fn a_garbage_or_empty_vault_descriptor_is_corruption() {
+    let env = env_with_object();
+    let descriptor = env.vault_dir().join("ldv-vault.json");
+    for damage in [&b"not json at all"[..], b"", b"{\"format\": 1}"] {
+        std::fs::write(&descriptor, damage).unwrap();
+        for args in [&["ls"][..], &["get", "kept", "out"]] {
+            let mut cmd = env.ldv();
+            cmd.args(args);
+            let line = fails(cmd, 4);
+            assert!(
+                line.contains(&descriptor.display().to_string()) && line.contains("unreadable"),
+                "{damage:?} {args:?}: {line}"
+            );
+        }
+    }
+    assert!(!env.path("out").exists());
+}
+
+#[test]
+fn out_of_range_values_in_the_vault_descriptor_are_corruption_naming_it() {
+    let env = env_with_object();
+    let path = env.vault_dir().join("ldv-vault.json");
+    let good: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for chunker in [
+        serde_json::json!({ "mode": "cdc", "min": 65536, "avg": 262144, "max": 1 }),
+        serde_json::json!({ "mode": "fixed", "size": 0, "min_chunk_threshold": 0 }),
+    ] {
+        let mut damaged = good.clone();
+        damaged["chunker"] = chunker.clone();
+        std::fs::write(&path, serde_json::to_vec(&damaged).unwrap()).unwrap();
+        let mut cmd = env.ldv();
+        cmd.arg("ls");
+        let line = fails(cmd, 4);
+        assert!(
+            line.contains(&path.display().to_string()) && line.contains("chunker"),
+            "{chunker}: {line}"
+        );
+    }
+}
+
+#[test]
+fn an_overflowing_size_names_its_key_and_the_text_written() {
+    let env = env_with_object();
+    let before = env.vault_snapshot();
+    for (chunking, key, text) in [
+        (
+            "{ mode = \"fixed\", size = \"99999PiB\" }",
+            "chunking.size",
+            "\"99999PiB\"",
+        ),
+        (
+            "{ mode = \"fixed\", min_chunk_threshold = \"99999999999999999999\" }",
+            "chunking.min_chunk_threshold",
+            "\"99999999999999999999\"",
+        ),
+        (
+            "{ mode = \"cdc\", max = \"17EiB\" }",
+            "chunking.max",
+            "\"17EiB\"",
+        ),
+    ] {
+        let path = config_file(
+            &env,
+            "overflow.toml",
+            &format!(
+                "[profiles.t]\nbackend = {{ type = \"local\", path = {} }}\nchunking = {chunking}\n",
+                crate::common::toml_string(&env.vault_dir())
+            ),
+        );
+        let line = fails(with_config(&env, &path, &["put", "src.bin", "new"]), 2);
+        assert!(
+            line.contains("overflow.toml:3:")
+                && line.contains(key)
+                && line.contains(&format!("{text} is too large")),
+            "{chunking}: {line}"
+        );
+        assert!(!line.contains("18446744073709551615"), "{line}");
+    }
+    assert_eq!(env.vault_snapshot(), before);
+}
+
+#[test]
+fn transfer_parallel_in_a_profile_has_the_bounds_of_j() {
+    let env = env_with_object();
+    let before = env.vault_snapshot();
+    for n in ["0", "257", "99999999999"] {
+        let path = config_file(
+            &env,
+            "parallel.toml",
+            &env.profile_toml(&format!("transfer = {{ parallel = {n} }}\n")),
+        );
+        let line = fails(with_config(&env, &path, &["put", "src.bin", "new"]), 2);
+        assert!(
+            line.contains("parallel.toml:4:")
+                && line.contains(&format!("transfer.parallel {n} must be between 1 and 256")),
+            "{n}: {line}"
+        );
+    }
+    assert_eq!(env.vault_snapshot(), before);
+    let path = config_file(
+        &env,
+        "parallel.toml",
+        &env.profile_toml("transfer = { parallel = 256 }\n"),
+    );
+    with_config(&env, &path, &["put", "src.bin", "wide"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn range_errors_in_a_profile_name_the_line_of_their_key() {
+    let env = env_with_object();
+    let before = env.vault_snapshot();
+    let vault = crate::common::toml_string(&env.vault_dir());
+    let cases = [
+        // The offending key on its own line in a table of its own.
+        (
+            format!(
+                "[profiles.t]\nbackend = {{ type = \"local\", path = {vault} }}\n\n[profiles.t.chunking]\nmode = \"cdc\"\nmin = 1\n"
+            ),
+            6,
+            "chunking.min 1",
+        ),
+        // A check across keys points at their table.
+        (
+            env.profile_toml("")
+                .replace("max = \"256KiB\"", "max = \"1KiB\""),
+            3,
+            "min <= avg <= max",
+        ),
+        (
+            env.profile_toml("retry = {\n  multiplier = 0.5 }\n"),
+            5,
+            "retry.multiplier",
+        ),
+        (
+            env.profile_toml("compression = { algorithm = \"zstd\", level = 99 }\n"),
+            4,
+            "compression.level 99",
+        ),
+    ];
+    for (text, line_no, needle) in cases {
+        let path = config_file(&env, "range.toml", &text);
+        let line = fails(with_config(&env, &path, &["put", "src.bin", "new"]), 2);
+        assert!(
+            line.contains(&format!("range.toml:{line_no}:"))
+                && line.contains("profile \"t\"")
+                && line.contains(needle),
+            "{needle}: {line}"
+        );
+    }
+    assert_eq!(env.vault_snapshot(), before);
+}
+
+#[test]
+fn init_save_profile_creates_the_config_file_named_with_config() {
+    let env = Env::bare();
+    let config = env.root().join("new").join("dir").join("ldv.toml");
+    let mut cmd = env.bare_ldv();
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("--vault")
+        .arg(env.vault_url())
+        .args(["init", "--save-profile", "p1"]);
+    cmd.assert().success();
+    let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", config.display());
+    assert!(env.vault_dir().join("ldv-vault.json").is_file());
+    // The saved profile is the default of the new file and names the vault.
+    let src = env.write("src.bin", b"through the saved profile");
+    let mut cmd = env.bare_ldv();
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("put")
+        .arg(&src)
+        .arg("x");
+    cmd.assert().success();
+    assert!(!env.xdg_data().join("ldv").exists());
+    assert!(!env.xdg_config().join("ldv").exists());
+    // A named config that does not exist is refused by every other command, `--vault` or not.
+    let missing = env.root().join("missing.toml");
+    let mut cmd = env.bare_ldv();
+    cmd.arg("--config").arg(&missing).arg("ls");
+    assert!(fails(cmd, 2).contains("missing.toml not found"));
+    let mut cmd = env.bare_ldv();
+    cmd.arg("--config")
+        .arg(&missing)
+        .arg("--vault")
+        .arg(env.vault_url())
+        .arg("ls");
+    assert!(fails(cmd, 2).contains("missing.toml not found"));
+    assert!(!missing.exists());
+}
+
+#[test]
+fn a_section_that_is_not_a_table_is_named_with_an_example_not_a_type() {
+    let env = Env::bare();
+    for (line, want) in [
+        (
+            "backend = \"local\"",
+            "backend: invalid type: string \"local\", expected a table such as { type = \"local\"",
+        ),
+        (
+            "chunking = \"cdc\"",
+            "chunking: invalid type: string \"cdc\", expected a table such as { mode = \"cdc\"",
+        ),
+        (
+            "transfer = 5",
+            "transfer: invalid type: integer `5`, expected a table such as { parallel = 8 }",
+        ),
+    ] {
+        env.write_config(&format!("[profiles.t]\n{line}\n"));
+        let mut cmd = env.ldv();
+        cmd.arg("ls");
+        let err = fails(cmd, 2);
+        assert!(err.contains(want), "{line}: {err}");
+        assert!(
+            !err.contains("Spec") && !err.contains("Table"),
+            "{line}: {err}"
         );
     }
 }

@@ -44,11 +44,9 @@ fn save_profile(
             "profile name {name:?} must be letters, digits, '-' or '_'"
         )));
     }
-    let existing = match std::fs::read_to_string(path) {
-        Ok(text) => Some(crate::config::LoadedConfig::parse(path, text)?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io("read config", path.display(), e)),
-    };
+    let existing = crate::config::read_text(path)?
+        .map(|text| crate::config::LoadedConfig::parse(path, text))
+        .transpose()?;
     if existing
         .as_ref()
         .is_some_and(|c| c.file.profiles.contains_key(name))
@@ -85,7 +83,11 @@ fn save_profile(
     };
     // Check what we are about to write parses, then write it atomically.
     crate::config::LoadedConfig::parse(path, text.clone())?;
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // A bare file name has an empty parent: the working directory.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir.display(), e))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".config.toml.")
