@@ -236,7 +236,7 @@ Register-ArgumentCompleter -Native -CommandName 'ldv' -ScriptBlock {
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]')
             [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]')
             [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'How long to wait for a vault lock held by another process before giving up (exit 8)')
-            [CompletionResult]::new('--read-data', '--read-data', [CompletionResultType]::ParameterName, 'Download and re-hash every referenced chunk')
+            [CompletionResult]::new('--read-data', '--read-data', [CompletionResultType]::ParameterName, 'Download and re-hash every referenced chunk, and check every version''s whole content against its SHA-256 as `get` would (versions of more than one chunk, and every version of an encrypted vault, are read in order for that)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')

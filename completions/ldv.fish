@@ -164,7 +164,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand verify" -l vault -d 'Vault locat
 complete -c ldv -n "__fish_ldv_using_subcommand verify" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
 complete -c ldv -n "__fish_ldv_using_subcommand verify" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand verify" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
-complete -c ldv -n "__fish_ldv_using_subcommand verify" -l read-data -d 'Download and re-hash every referenced chunk'
+complete -c ldv -n "__fish_ldv_using_subcommand verify" -l read-data -d 'Download and re-hash every referenced chunk, and check every version\'s whole content against its SHA-256 as `get` would (versions of more than one chunk, and every version of an encrypted vault, are read in order for that)'
 complete -c ldv -n "__fish_ldv_using_subcommand verify" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c ldv -n "__fish_ldv_using_subcommand verify" -s q -l quiet -d 'Print nothing but errors'
 complete -c ldv -n "__fish_ldv_using_subcommand verify" -s v -l verbose -d 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'

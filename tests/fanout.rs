@@ -136,7 +136,7 @@ fn write_tree(root: &Path, files: usize, size: usize) -> Vec<FileJob> {
             FileJob {
                 path,
                 name: format!("t/d{}/f{i:04}", i % 7),
-                size: size as u64,
+                size: Some(size as u64),
             }
         })
         .collect()

@@ -207,7 +207,9 @@ pub struct CompletionsArgs {
 pub struct VerifyArgs {
     /// Check only these names (every version) or NAME@VERSION; default: the whole vault.
     pub objects: Vec<String>,
-    /// Download and re-hash every referenced chunk.
+    /// Download and re-hash every referenced chunk, and check every version's whole content
+    /// against its SHA-256 as `get` would (versions of more than one chunk, and every version of
+    /// an encrypted vault, are read in order for that).
     #[arg(long, conflicts_with = "read_data_subset")]
     pub read_data: bool,
     /// Download and re-hash a subset: n/t (slice n of t; slices 1..t cover every chunk once) or

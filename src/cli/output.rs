@@ -5,18 +5,23 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use crate::error::Error;
+
 /// Prints `value` as one JSON document on stdout.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     // Serialize first so that a closed stdout surfaces as the plain I/O error it is.
     let mut text = serde_json::to_vec_pretty(value)?;
     text.push(b'\n');
-    std::io::stdout().lock().write_all(&text)?;
+    std::io::stdout()
+        .lock()
+        .write_all(&text)
+        .map_err(|e| Error::io("write", "stdout", e))?;
     Ok(())
 }
 
 /// Prints one line of text on stdout.
 pub fn line(text: impl std::fmt::Display) -> anyhow::Result<()> {
-    writeln!(std::io::stdout().lock(), "{text}")?;
+    writeln!(std::io::stdout().lock(), "{text}").map_err(|e| Error::io("write", "stdout", e))?;
     Ok(())
 }
 

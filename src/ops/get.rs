@@ -171,6 +171,7 @@ async fn pump<W: Write + Send + 'static>(
                     .get_chunk(c.id, c.size)
                     .await
                     .map(|data| (c, data, held))
+                    .map_err(|e| e.context(format!("{}@{}", manifest.name, manifest.version)))
             }
         })
         .buffered(window.width());
@@ -223,6 +224,28 @@ async fn pump<W: Write + Send + 'static>(
     Ok((sink, digest))
 }
 
+/// Reads a version's whole content in order, as a get would, and discards it: every chunk is
+/// checked against its id and the content against the manifest's SHA-256.
+pub async fn check_content(
+    vault: &Arc<Vault>,
+    manifest: &Manifest,
+    parallel: usize,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<()> {
+    let range = (0, manifest.size);
+    pump(
+        vault,
+        manifest,
+        range,
+        parallel,
+        std::io::sink(),
+        "nowhere".into(),
+        reporter,
+    )
+    .await?;
+    Ok(())
+}
+
 /// Writes a version's content (or the byte range `start..end` of it) to `out`, verified.
 pub async fn cat<W: Write + Send + 'static>(
     vault: &Arc<Vault>,
@@ -253,6 +276,38 @@ pub async fn cat<W: Write + Send + 'static>(
     Ok(end - start)
 }
 
+/// The file a get writes for `dest`: `dest` itself, or the file a symlink there points to (the
+/// link stays, as with `cp`). Anything else that exists there (a FIFO, a device, a socket, a
+/// directory) is refused: renaming a file into place would replace it.
+pub fn destination(dest: &Path) -> Result<PathBuf> {
+    if dest.as_os_str().is_empty() {
+        return Err(Error::config("the destination path is empty"));
+    }
+    let target = match std::fs::symlink_metadata(dest) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(dest.to_path_buf()),
+        Err(e) => return Err(Error::io("stat", dest.display(), e)),
+        Ok(meta) if meta.file_type().is_symlink() => {
+            std::fs::canonicalize(dest).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::config(format!(
+                    "{} is a symlink to a missing file; give the path to write",
+                    dest.display()
+                )),
+                _ => Error::io("resolve symlink", dest.display(), e),
+            })?
+        }
+        Ok(_) => dest.to_path_buf(),
+    };
+    let meta = std::fs::metadata(&target).map_err(|e| Error::io("stat", target.display(), e))?;
+    if meta.is_file() {
+        Ok(target)
+    } else {
+        Err(Error::config(format!(
+            "{} is not a regular file; get writes files (`ldv cat` streams to anything)",
+            dest.display()
+        )))
+    }
+}
+
 /// Writes a version to `dest` atomically: a temp file in the same directory, fsynced, renamed
 /// into place only once every chunk and the whole content checked out.
 pub async fn get_to_path(
@@ -262,24 +317,40 @@ pub async fn get_to_path(
     parallel: usize,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<GetReceipt> {
+    let target = destination(dest)?;
+    let (receipt, staged) = stage_large(vault, manifest, &target, dest, parallel, reporter).await?;
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        let dir = staged.dir();
+        std::fs::File::open(&staged.tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io("fsync", staged.dest.display(), e))?;
+        staged
+            .tmp
+            .persist(&staged.dest)
+            .map_err(|e| Error::io("rename into", staged.dest.display(), e.error))?;
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io("fsync directory", dir.display(), e))
+    })
+    .await
+    .map_err(task_failed)??;
+    reporter.on_file_done(&manifest.name);
+    Ok(receipt)
+}
+
+/// Streams a version into a temp file beside `target`, checked, not yet synced or renamed;
+/// `shown` is the destination as the user gave it.
+async fn stage_large(
+    vault: &Arc<Vault>,
+    manifest: &Manifest,
+    target: &Path,
+    shown: &Path,
+    parallel: usize,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<(GetReceipt, Staged)> {
     let started = Instant::now();
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = {
-        use std::os::unix::fs::PermissionsExt;
-        tempfile::Builder::new()
-            .prefix(&format!(".{file_name}.ldv-tmp."))
-            .permissions(std::fs::Permissions::from_mode(0o666))
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io("create file in", dir.display(), without_path(e)))?
-    };
-    let shown = dest.display().to_string();
+    let tmp = temp_beside(target)?;
+    let shown = shown.display().to_string();
     let (tmp, digest) = pump(
         vault,
         manifest,
@@ -290,23 +361,8 @@ pub async fn get_to_path(
         reporter,
     )
     .await?;
-    let tmp = tmp.file;
     let digest = digest.expect("a whole-content read always computes the digest");
-    let dest_owned = dest.to_path_buf();
-    tokio::task::spawn_blocking(move || -> Result<()> {
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io("fsync", dest_owned.display(), e))?;
-        tmp.persist(&dest_owned)
-            .map_err(|e| Error::io("rename into", dest_owned.display(), e.error))?;
-        std::fs::File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io("fsync directory", dir.display(), e))
-    })
-    .await
-    .map_err(task_failed)??;
-    reporter.on_file_done(&manifest.name);
-    Ok(GetReceipt {
+    let receipt = GetReceipt {
         name: manifest.name.clone(),
         version: manifest.version.clone(),
         path: shown,
@@ -314,7 +370,30 @@ pub async fn get_to_path(
         sha256: digest,
         chunks: manifest.chunks.len() as u64,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    })
+    };
+    let staged = Staged {
+        tmp: tmp.file.into_temp_path(),
+        dest: target.to_path_buf(),
+    };
+    Ok((receipt, staged))
+}
+
+/// A new, empty temp file in `dest`'s directory, named after it.
+fn temp_beside(dest: &Path) -> Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    tempfile::Builder::new()
+        .prefix(&format!(".{file_name}.ldv-tmp."))
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io("create file in", dir.display(), without_path(e)))
 }
 
 /// A checked file written to a temp path beside its destination, not yet renamed into place.
@@ -323,13 +402,14 @@ struct Staged {
     dest: PathBuf,
 }
 
-async fn create_parent(path: &Path) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(|e| Error::io("create directory", parent.display(), e))?;
+impl Staged {
+    /// The directory the file is renamed in.
+    fn dir(&self) -> PathBuf {
+        match self.dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
     }
-    Ok(())
 }
 
 /// Reads a single-chunk (or empty) object, checks its chunk and whole-content SHA-256, and writes
@@ -342,7 +422,10 @@ async fn stage_small(
 ) -> Result<(GetReceipt, Staged)> {
     let started = Instant::now();
     let data = match m.chunks.first() {
-        Some(c) => vault.get_chunk(c.id, c.size).await?,
+        Some(c) => vault
+            .get_chunk(c.id, c.size)
+            .await
+            .map_err(|e| e.context(format!("{}@{}", m.name, m.version)))?,
         None => Bytes::new(),
     };
     let plain_ids = vault.codec().cipher().is_none();
@@ -366,28 +449,13 @@ async fn stage_small(
                     ),
                 ));
             }
-            let dir = dest
-                .parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::io("create directory", dir.display(), e))?;
-            let file_name = dest
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let mut tmp = {
-                use std::os::unix::fs::PermissionsExt;
-                tempfile::Builder::new()
-                    .prefix(&format!(".{file_name}.ldv-tmp."))
-                    .permissions(std::fs::Permissions::from_mode(0o666))
-                    .tempfile_in(&dir)
-                    .map_err(|e| Error::io("create file in", dir.display(), without_path(e)))?
-            };
+            let target = destination(&dest)?;
+            let mut tmp = temp_beside(&target)?;
             tmp.write_all(&data)
                 .map_err(|e| Error::io("write", dest.display(), e))?;
             let staged = Staged {
                 tmp: tmp.into_temp_path(),
-                dest,
+                dest: target,
             };
             Ok((m, staged, digest))
         })
@@ -428,9 +496,7 @@ fn place(staged: Vec<Staged>) -> Result<()> {
     }
     let mut dirs = std::collections::BTreeSet::new();
     for s in staged {
-        if let Some(dir) = s.dest.parent() {
-            dirs.insert(dir.to_path_buf());
-        }
+        dirs.insert(s.dir());
         s.tmp
             .persist(&s.dest)
             .map_err(|e| Error::io("rename into", s.dest.display(), e.error))?;
@@ -460,7 +526,9 @@ pub async fn tree(vault: &Vault, prefix: &str) -> Result<Vec<ObjectRef>> {
 }
 
 /// Writes each object of `refs` (all under `prefix/`) to `dest/<path below prefix>`, creating
-/// directories as needed; objects go `parallel` at a time, one chunk stream each.
+/// `dest` and directories below it as needed. Every file is checked and staged beside its
+/// destination before any is renamed into place, so a failure leaves nothing behind: no file,
+/// and none of the directories it created.
 pub async fn get_tree(
     vault: &Arc<Vault>,
     prefix: &str,
@@ -470,6 +538,9 @@ pub async fn get_tree(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<GetSummary> {
     let started = Instant::now();
+    if dest.as_os_str().is_empty() {
+        return Err(Error::config("the destination directory is empty"));
+    }
     let below = format!("{}/", prefix.trim_end_matches('/'));
     let manifests: Vec<Manifest> = futures::stream::iter(refs.iter())
         .map(|r| vault.resolve(r))
@@ -482,33 +553,53 @@ pub async fn get_tree(
         // Names passed validation, so the relative part cannot climb out of `dest`.
         dest.join(m.name.strip_prefix(&below).unwrap_or(&m.name))
     };
-    // Single-chunk objects go many at a time (as wide as the window lets them: each costs a round
-    // trip), each written whole to a temp file that is renamed into place only after one
-    // file-system-wide sync for them all; larger ones one after another, each fetching `parallel`
-    // chunks at once, so memory stays bounded by `parallel` chunks.
-    let (small, large): (Vec<&Manifest>, Vec<&Manifest>) =
-        manifests.iter().partition(|m| m.chunks.len() <= 1);
-    let window = Window::new(parallel);
-    let staged: Vec<(GetReceipt, Staged)> = futures::stream::iter(small)
-        .map(|m| {
-            let (window, path) = (&window, path_of(m));
-            async move {
-                let _held = window.admit(m.size).await;
-                stage_small(vault, m, path, reporter).await
-            }
-        })
-        .buffer_unordered(window.width())
-        .try_collect()
-        .await?;
-    let (mut objects, staged): (Vec<GetReceipt>, Vec<Staged>) = staged.into_iter().unzip();
-    tokio::task::spawn_blocking(move || place(staged))
-        .await
-        .map_err(task_failed)??;
-    for m in large {
-        let path = path_of(m);
-        create_parent(&path).await?;
-        objects.push(get_to_path(vault, m, &path, parallel, reporter).await?);
+    let created = missing_dirs(dest, manifests.iter().map(path_of));
+    let written = async {
+        for dir in &created {
+            std::fs::create_dir(dir)
+                .map_err(|e| Error::io("create directory", dir.display(), e))?;
+        }
+        // Single-chunk objects go many at a time (as wide as the window lets them: each costs a
+        // round trip), each written whole to a temp file; larger ones one after another, each
+        // fetching `parallel` chunks at once, so memory stays bounded by `parallel` chunks.
+        let (small, large): (Vec<&Manifest>, Vec<&Manifest>) =
+            manifests.iter().partition(|m| m.chunks.len() <= 1);
+        let window = Window::new(parallel);
+        let mut staged: Vec<(GetReceipt, Staged)> = futures::stream::iter(small)
+            .map(|m| {
+                let (window, path) = (&window, path_of(m));
+                async move {
+                    let _held = window.admit(m.size).await;
+                    stage_small(vault, m, path, reporter).await
+                }
+            })
+            .buffer_unordered(window.width())
+            .try_collect()
+            .await?;
+        for m in large {
+            let path = path_of(m);
+            let target = destination(&path)?;
+            staged.push(stage_large(vault, m, &target, &path, parallel, reporter).await?);
+            reporter.on_file_done(&m.name);
+        }
+        // One file-system-wide sync for them all, then the renames.
+        let (objects, staged): (Vec<GetReceipt>, Vec<Staged>) = staged.into_iter().unzip();
+        tokio::task::spawn_blocking(move || place(staged))
+            .await
+            .map_err(task_failed)??;
+        Ok::<_, Error>(objects)
     }
+    .await;
+    let mut objects = match written {
+        Ok(objects) => objects,
+        Err(e) => {
+            // Temp files are gone with their handles; only empty directories can be left.
+            for dir in created.iter().rev() {
+                let _ = std::fs::remove_dir(dir);
+            }
+            return Err(e);
+        }
+    };
     objects.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(GetSummary {
         files: objects.len() as u64,
@@ -516,4 +607,23 @@ pub async fn get_tree(
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         objects,
     })
+}
+
+/// The directories, `dest` included, that writing `files` below `dest` needs and that do not
+/// exist yet, parents before children.
+fn missing_dirs(dest: &Path, files: impl Iterator<Item = PathBuf>) -> Vec<PathBuf> {
+    let mut missing = std::collections::BTreeSet::new();
+    for file in files {
+        let mut dir = file.parent();
+        while let Some(d) = dir {
+            if !d.starts_with(dest) || missing.contains(d) || d.symlink_metadata().is_ok() {
+                break;
+            }
+            missing.insert(d.to_path_buf());
+            dir = d.parent();
+        }
+    }
+    let mut missing: Vec<PathBuf> = missing.into_iter().collect();
+    missing.sort_by_key(|d| d.components().count());
+    missing
 }

@@ -90,8 +90,51 @@ pub struct FileJob {
     pub path: PathBuf,
     /// Object name.
     pub name: String,
-    /// Size when planned.
-    pub size: u64,
+    /// Size of a regular file when planned; `None` for a pipe or device, read once to its end.
+    pub size: Option<u64>,
+}
+
+impl FileJob {
+    /// Whether the source is a regular file that fits in a single chunk.
+    fn is_small(&self, chunker: &ChunkerConfig) -> bool {
+        self.size.is_some_and(|len| chunker.is_single_chunk(len))
+    }
+}
+
+/// What a regular file looked like when ldv opened it. A put checks it again after reading and
+/// fails, storing nothing, if the file changed meanwhile: a version must be content that existed.
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Stamp {
+    fn of(file: &File, path: &Path) -> Result<Self> {
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io("stat", path.display(), e))?;
+        Ok(Self {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+
+    /// Fails unless `file` still has this stamp and exactly its length was read.
+    fn check(&self, file: &File, read: u64, path: &Path) -> Result<()> {
+        let now = Self::of(file, path)?;
+        if read == self.len && now.len == self.len && now.modified == self.modified {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "{}: changed while it was read ({} bytes when opened, {read} read, {} now); nothing stored",
+                path.display(),
+                self.len,
+                now.len
+            ),
+        ))
+    }
 }
 
 #[derive(Default)]
@@ -209,7 +252,26 @@ pub async fn put_reader(
     opts: &PutOptions,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<PutReceipt> {
-    layout::validate_name(name)?;
+    put_checked(vault, name, what, source, size_hint, opts, reporter, |_| {
+        Ok(())
+    })
+    .await
+}
+
+/// [`put_reader`], calling `settled` with the number of bytes read once the content is stored
+/// and before the version is committed: an error there commits nothing.
+#[allow(clippy::too_many_arguments)]
+async fn put_checked(
+    vault: &Arc<Vault>,
+    name: &str,
+    what: &str,
+    source: Box<dyn Read + Send>,
+    size_hint: Option<u64>,
+    opts: &PutOptions,
+    reporter: &Arc<dyn Reporter>,
+    settled: impl FnOnce(u64) -> Result<()>,
+) -> Result<PutReceipt> {
+    layout::validate_new_name(name)?;
     let started = Instant::now();
     let (stored, sha256) = pipeline(
         source,
@@ -239,6 +301,7 @@ pub async fn put_reader(
         offset += size;
         tally.add(size, write);
     }
+    settled(offset)?;
     commit(vault, name, offset, sha256, chunks, tally, opts, started).await
 }
 
@@ -255,13 +318,14 @@ async fn put_small(
     let (chunk, id, sha256) =
         tokio::task::spawn_blocking(move || -> Result<(PlainChunk, ChunkId, String)> {
             let mut file = File::open(&path).map_err(|e| Error::io("open", path.display(), e))?;
-            let hint = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let stamp = Stamp::of(&file, &path)?;
             let mut buf =
-                Vec::with_capacity(codec::HEADER_LEN + usize::try_from(hint).unwrap_or(0));
+                Vec::with_capacity(codec::HEADER_LEN + usize::try_from(stamp.len).unwrap_or(0));
             buf.extend_from_slice(&codec::PLAIN_HEADER);
             file.read_to_end(&mut buf)
                 .map_err(|e| Error::io("read", path.display(), e))?;
             let data = &buf[codec::HEADER_LEN..];
+            stamp.check(&file, data.len() as u64, &path)?;
             let id = codec.chunk_id(data);
             // In a plain vault the chunk id of a single chunk is the SHA-256 of the whole content.
             let sha256 = if codec.cipher().is_none() {
@@ -349,21 +413,44 @@ pub async fn put_file(
     opts: &PutOptions,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<PutReceipt> {
-    let receipt = if opts.chunker.is_single_chunk(job.size) {
+    let receipt = if job.is_small(&opts.chunker) {
         put_small(vault, job, opts, reporter).await?
     } else {
-        let file = File::open(&job.path).map_err(|e| Error::io("open", job.path.display(), e))?;
-        let what = job.path.display().to_string();
-        put_reader(
-            vault,
-            &job.name,
-            &what,
-            Box::new(file),
-            Some(job.size),
-            opts,
-            reporter,
-        )
-        .await?
+        let path = &job.path;
+        let file = File::open(path).map_err(|e| Error::io("open", path.display(), e))?;
+        let what = path.display().to_string();
+        match job.size {
+            // A pipe or device: whatever it yields is the content.
+            None => {
+                put_reader(
+                    vault,
+                    &job.name,
+                    &what,
+                    Box::new(file),
+                    None,
+                    opts,
+                    reporter,
+                )
+                .await?
+            }
+            Some(_) => {
+                let stamp = Stamp::of(&file, path)?;
+                let reader = file
+                    .try_clone()
+                    .map_err(|e| Error::io("open", path.display(), e))?;
+                put_checked(
+                    vault,
+                    &job.name,
+                    &what,
+                    Box::new(reader),
+                    Some(stamp.len),
+                    opts,
+                    reporter,
+                    |read| stamp.check(&file, read, path),
+                )
+                .await?
+            }
+        }
     };
     reporter.on_file_done(&job.name);
     Ok(receipt)
@@ -378,11 +465,10 @@ pub async fn put_files(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<PutSummary> {
     let started = Instant::now();
-    let total: u64 = jobs.iter().map(|j| j.size).sum();
-    reporter.on_start(Some(total), Some(jobs.len() as u64));
-    let (small, large): (Vec<_>, Vec<_>) = jobs
-        .into_iter()
-        .partition(|j| opts.chunker.is_single_chunk(j.size));
+    let total = jobs.iter().map(|j| j.size).sum::<Option<u64>>();
+    reporter.on_start(total, Some(jobs.len() as u64));
+    let (small, large): (Vec<_>, Vec<_>) =
+        jobs.into_iter().partition(|j| j.is_small(&opts.chunker));
     // One-chunk files are latency-bound (a chunk and a manifest each, fsynced or sent): they go
     // as wide as the window lets them, bounded by bytes in flight.
     let window = Window::new(opts.parallel);
@@ -390,7 +476,7 @@ pub async fn put_files(
         .map(|job| {
             let window = &window;
             async move {
-                let _held = window.admit(job.size).await;
+                let _held = window.admit(job.size.unwrap_or(0)).await;
                 put_file(vault, job, opts, reporter).await
             }
         })
@@ -455,17 +541,59 @@ pub fn plan_tree(root: &Path, prefix: &str, plan: &mut TreePlan) -> Result<()> {
                 plan_tree(&path, &name, plan)?;
             }
         } else if meta.is_file() {
-            layout::validate_name(&name)
+            layout::validate_new_name(&name)
                 .map_err(|e| e.context(format!("cannot name {}", path.display())))?;
             File::open(&path).map_err(|e| Error::io("open", path.display(), e))?;
             plan.jobs.push(FileJob {
                 path,
                 name,
-                size: meta.len(),
+                size: Some(meta.len()),
             });
         } else {
             plan.skipped.push((path, "not a regular file"));
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    #[test]
+    fn a_stamp_notices_any_change_of_length_or_time() {
+        let mut tmp = tempfile::NamedTempFile::new().unwrap();
+        tmp.write_all(&[1; 1000]).unwrap();
+        let (file, path) = (tmp.as_file(), tmp.path().to_path_buf());
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        file.set_modified(t0).unwrap();
+        let stamp = Stamp::of(file, &path).unwrap();
+        stamp.check(file, 1000, &path).unwrap();
+        // Fewer or more bytes read than the file had.
+        assert_eq!(
+            stamp.check(file, 999, &path).unwrap_err().kind(),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            stamp.check(file, 1001, &path).unwrap_err().kind(),
+            ErrorKind::Conflict
+        );
+        // Rewritten in place: same length, new time.
+        file.set_modified(t0 + Duration::from_millis(1)).unwrap();
+        let err = stamp.check(file, 1000, &path).unwrap_err();
+        assert!(
+            err.to_string().contains("changed while it was read"),
+            "{err}"
+        );
+        // Truncated, with the old time put back.
+        file.set_len(10).unwrap();
+        file.set_modified(t0).unwrap();
+        assert_eq!(
+            stamp.check(file, 1000, &path).unwrap_err().kind(),
+            ErrorKind::Conflict
+        );
+    }
 }

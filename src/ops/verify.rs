@@ -1,9 +1,10 @@
 //! `verify`: audit a vault in stages — manifests parse, every referenced chunk exists with the
 //! right size, and (with `--read-data`) every chunk, or a deterministic slice or a random sample
-//! of them, reads back and matches its id. Every problem is collected, not just the first; each
-//! names the chunk and the versions that need it. A chunk that fails and then reads back clean
-//! on a retry is a transient error, not damage; one that cannot be read at all is "could not
-//! check", never damage.
+//! of them, reads back and matches its id. A full `--read-data` also checks every version's whole
+//! content against its manifest's SHA-256, as `get` does, so a version verify passes is one get
+//! can restore. Every problem is collected, not just the first; each names the chunk and the
+//! versions that need it. A chunk that fails and then reads back clean on a retry is a transient
+//! error, not damage; one that cannot be read at all is "could not check", never damage.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -20,6 +21,7 @@ use crate::report::Reporter;
 use crate::store::Vault;
 use crate::store::codec;
 use crate::store::layout::{ChunkId, ObjectRef};
+use crate::store::manifest::Manifest;
 
 /// Reads a chunk up to this many times before judging it.
 const ATTEMPTS: u32 = 3;
@@ -108,15 +110,19 @@ pub enum ProblemKind {
     WrongSize,
     /// A chunk whose content does not match its id, or whose frame is damaged.
     CorruptChunk,
+    /// A version whose chunks are sound but whose content does not match the manifest's SHA-256.
+    WrongContent,
 }
 
 impl ProblemKind {
-    fn label(self) -> &'static str {
+    /// The kind's name, as in `--json` output.
+    pub fn label(self) -> &'static str {
         match self {
             Self::UnreadableManifest => "unreadable_manifest",
             Self::MissingChunk => "missing_chunk",
             Self::WrongSize => "wrong_size",
             Self::CorruptChunk => "corrupt_chunk",
+            Self::WrongContent => "wrong_content",
         }
     }
 }
@@ -151,6 +157,8 @@ pub struct VerifyReport {
     pub chunks_read: u64,
     /// Content bytes read.
     pub bytes_read: u64,
+    /// Versions whose whole content was checked against their SHA-256 (full `--read-data`).
+    pub versions_hashed: u64,
     /// Chunks no version references (only when the whole vault is checked).
     pub orphan_chunks: Option<u64>,
     /// Stored bytes of those chunks.
@@ -208,6 +216,107 @@ async fn read_chunk(vault: &Vault, id: ChunkId, size: u64) -> Outcome {
     }
 }
 
+/// Whether a version's whole-content digest follows from its manifest and sound chunks alone:
+/// empty content, or in a plain vault a single chunk, whose id is the SHA-256 of the content.
+fn content_digest_is_known(m: &Manifest, plain_ids: bool) -> bool {
+    m.chunks.is_empty() || (plain_ids && m.chunks.len() == 1)
+}
+
+/// For a version [`content_digest_is_known`] holds for: whether its digest is the right one.
+fn known_digest_matches(m: &Manifest) -> bool {
+    match m.chunks.first() {
+        Some(c) => c.id.to_hex() == m.sha256,
+        None => hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"")) == m.sha256,
+    }
+}
+
+fn wrong_content(m: &Manifest) -> Problem {
+    Problem {
+        kind: ProblemKind::WrongContent,
+        chunk: None,
+        versions: vec![format!("{}@{}", m.name, m.version)],
+        detail: format!(
+            "the content does not hash to the manifest's SHA-256 {}",
+            m.sha256
+        ),
+    }
+}
+
+/// What reading a chunk found, as far as whole-content checks are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Sound,
+    Damaged,
+    Unknown,
+}
+
+/// Judges the chunks of streamed versions, each chunk once per run, recording what it finds.
+struct Judge<'a> {
+    vault: &'a Arc<Vault>,
+    referenced: &'a BTreeMap<ChunkId, (u64, Vec<String>, BTreeSet<u64>)>,
+    verdicts: HashMap<ChunkId, Verdict>,
+    problems: &'a mut Vec<Problem>,
+    could_not_check: &'a mut Vec<String>,
+    chunks_read: &'a mut u64,
+    bytes_read: &'a mut u64,
+}
+
+impl Judge<'_> {
+    /// Records a version whose content checked out: its chunks are sound.
+    fn passed(&mut self, m: &Manifest) {
+        for c in &m.chunks {
+            if self.verdicts.insert(c.id, Verdict::Sound).is_none() {
+                *self.chunks_read += 1;
+            }
+        }
+        *self.bytes_read += m.size;
+    }
+
+    /// Reads every chunk of `m` not judged yet; the worst verdict of them all.
+    async fn chunks(&mut self, m: &Manifest) -> Verdict {
+        let mut worst = Verdict::Sound;
+        for c in &m.chunks {
+            let verdict = match self.verdicts.get(&c.id) {
+                Some(&v) => v,
+                None => {
+                    let verdict = match read_chunk(self.vault, c.id, c.size).await {
+                        Outcome::Clean => Verdict::Sound,
+                        Outcome::Damaged(detail) => {
+                            self.problems.push(Problem {
+                                kind: ProblemKind::CorruptChunk,
+                                chunk: Some(c.id.to_hex()),
+                                versions: self
+                                    .referenced
+                                    .get(&c.id)
+                                    .map(|r| r.1.clone())
+                                    .unwrap_or_default(),
+                                detail,
+                            });
+                            Verdict::Damaged
+                        }
+                        Outcome::Unchecked(why) => {
+                            self.could_not_check.push(why);
+                            Verdict::Unknown
+                        }
+                    };
+                    if verdict != Verdict::Unknown {
+                        *self.chunks_read += 1;
+                        *self.bytes_read += c.size;
+                    }
+                    self.verdicts.insert(c.id, verdict);
+                    verdict
+                }
+            };
+            worst = match (worst, verdict) {
+                (Verdict::Damaged, _) | (_, Verdict::Damaged) => Verdict::Damaged,
+                (Verdict::Unknown, _) | (_, Verdict::Unknown) => Verdict::Unknown,
+                _ => Verdict::Sound,
+            };
+        }
+        worst
+    }
+}
+
 /// Which versions to check: every version of every name, or those `refs` name.
 async fn select(vault: &Vault, refs: &[ObjectRef]) -> Result<Vec<(String, String)>> {
     if refs.is_empty() {
@@ -254,6 +363,7 @@ pub async fn verify(
     // Stage 1: manifests parse. `referenced` maps each chunk to its size, the versions using it
     // and the stored sizes they recorded.
     let mut referenced: BTreeMap<ChunkId, (u64, Vec<String>, BTreeSet<u64>)> = BTreeMap::new();
+    let mut manifests = Vec::new();
     let mut versions = 0u64;
     let mut names = std::collections::BTreeSet::new();
     for ((name, version), m) in selected
@@ -277,6 +387,7 @@ pub async fn verify(
                         .2
                         .insert(c.stored.unwrap_or_else(|| codec::framed_len(c.size)));
                 }
+                manifests.push(m);
             }
             // Removed since it was listed: nothing left to check.
             Err(e) if e.kind() == ErrorKind::NotFound => {}
@@ -309,6 +420,20 @@ pub async fn verify(
         .into_iter()
         .map(|(id, meta)| (id, meta.size))
         .collect();
+    // A full read checks whole contents: versions whose digest needs their content are streamed
+    // in stage 4, which checks their chunks on the way, so stage 3 does not read those too.
+    let plain_ids = vault.codec().cipher().is_none();
+    let (streamed, digest_free): (Vec<Manifest>, Vec<Manifest>) = if read == ReadData::All {
+        manifests
+            .into_iter()
+            .partition(|m| !content_digest_is_known(m, plain_ids))
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let streamed_chunks: BTreeSet<ChunkId> = streamed
+        .iter()
+        .flat_map(|m| m.chunks.iter().map(|c| c.id))
+        .collect();
     let mut to_read = Vec::new();
     for (id, (size, users, sizes)) in &referenced {
         match stored.get(id) {
@@ -324,7 +449,7 @@ pub async fn verify(
                 to_read.push((*id, *size, Some(note)));
             }
             Some(_) => {
-                if read.selects(id) {
+                if read.selects(id) && !streamed_chunks.contains(id) {
                     to_read.push((*id, *size, None));
                 }
             }
@@ -333,7 +458,11 @@ pub async fn verify(
 
     // Stage 3: read and re-check the selected chunks, as many at once as the window lets them
     // (small chunks are latency-bound, large ones bounded by bytes in flight).
-    reporter.on_start(Some(to_read.iter().map(|(_, s, _)| s).sum()), None);
+    let streamed_bytes: u64 = streamed.iter().map(|m| m.size).sum();
+    reporter.on_start(
+        Some(to_read.iter().map(|(_, s, _)| s).sum::<u64>() + streamed_bytes),
+        None,
+    );
     let window = crate::ops::Window::new(parallel);
     let outcomes: Vec<(ChunkId, u64, Option<String>, Outcome)> = futures::stream::iter(to_read)
         .map(|(id, size, note)| {
@@ -376,6 +505,64 @@ pub async fn verify(
             Outcome::Unchecked(why) => could_not_check.push(why),
         }
     }
+    // Stage 4 (full read): whole contents against their SHA-256.
+    let mut versions_hashed = 0;
+    for m in &digest_free {
+        versions_hashed += 1;
+        if !known_digest_matches(m) {
+            problems.push(wrong_content(m));
+        }
+    }
+    let mut judge = Judge {
+        vault,
+        referenced: &referenced,
+        verdicts: problems
+            .iter()
+            .filter_map(|p| p.chunk.as_deref())
+            .filter_map(|hex| hex.parse::<ChunkId>().ok())
+            .map(|id| (id, Verdict::Damaged))
+            .collect(),
+        problems: &mut problems,
+        could_not_check: &mut could_not_check,
+        chunks_read: &mut chunks_read,
+        bytes_read: &mut bytes_read,
+    };
+    for m in &streamed {
+        let label = format!("{}@{}", m.name, m.version);
+        if m.chunks
+            .iter()
+            .any(|c| judge.verdicts.get(&c.id) == Some(&Verdict::Damaged))
+        {
+            // Its content cannot be right; its other chunks still get read.
+            judge.chunks(m).await;
+            continue;
+        }
+        match crate::ops::get::check_content(vault, m, parallel, reporter).await {
+            Ok(()) => {
+                versions_hashed += 1;
+                judge.passed(m);
+            }
+            Err(e) if e.kind() == ErrorKind::IntegrityCheckFailed => {
+                // Either a chunk is damaged or the content is not what the manifest says: read
+                // the chunks one by one (each once per run) to tell which.
+                versions_hashed += 1;
+                match judge.chunks(m).await {
+                    Verdict::Damaged => {}
+                    Verdict::Unknown => judge
+                        .could_not_check
+                        .push(format!("content of {label}: {e}")),
+                    Verdict::Sound => judge.problems.push(Problem {
+                        detail: e.to_string(),
+                        ..wrong_content(m)
+                    }),
+                }
+            }
+            Err(e) => judge
+                .could_not_check
+                .push(format!("content of {label}: {e}")),
+        }
+    }
+
     let chunks_present = referenced.len() as u64
         - problems
             .iter()
@@ -407,6 +594,7 @@ pub async fn verify(
         read_data: read.to_string(),
         chunks_read,
         bytes_read,
+        versions_hashed,
         orphan_chunks,
         orphan_bytes,
         problems,

@@ -113,6 +113,19 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a name a put would store under: a valid name that also reads back as itself, so
+/// it must not end in `@` and something [`ObjectRef::parse`] takes for a version.
+pub fn validate_new_name(name: &str) -> Result<()> {
+    validate_name(name)?;
+    match ObjectRef::parse(name) {
+        Ok(r) if r.name == name && r.version.is_none() => Ok(()),
+        _ => Err(Error::invalid_key(
+            name,
+            "ends in '@' and a version, so it could not be read back by name; rename it",
+        )),
+    }
+}
+
 /// Makes a fresh version string: `<UTC time with ms>-<8 random hex digits>`, sortable by time.
 pub fn new_version(now: SystemTime) -> String {
     format!(

@@ -8,6 +8,7 @@
 mod azure;
 mod bad_input;
 mod common;
+mod edges;
 mod encryption;
 mod gcs;
 mod integrity;

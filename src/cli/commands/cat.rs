@@ -38,7 +38,7 @@ pub async fn run(ctx: &Ctx, args: CatArgs) -> anyhow::Result<u8> {
     let (vault, _) = ctx.vault().await?;
     let lock = ctx.read_lock(&vault, "cat").await?;
     locked(lock, async {
-        let m = vault.resolve(&r).await?;
+        let m = super::resolve_one(&vault, &r).await?;
         let range = args
             .range
             .as_deref()

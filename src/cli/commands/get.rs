@@ -32,7 +32,10 @@ pub async fn run(ctx: &Ctx, args: GetArgs) -> anyhow::Result<u8> {
             Err(e) => return Err(e.into()),
         };
         if args.dest.as_deref() == Some("-") {
-            let m = manifest.ok_or_else(|| Error::not_found(&r))?;
+            let m = match manifest {
+                Some(m) => m,
+                None => super::resolve_one(&vault, &r).await?,
+            };
             get::cat(&vault, &m, None, parallel, std::io::stdout(), &ctx.reporter).await?;
             return Ok(0);
         }
@@ -63,8 +66,6 @@ pub async fn run(ctx: &Ctx, args: GetArgs) -> anyhow::Result<u8> {
                     None => PathBuf::from(basename(&r.name)),
                     Some(d) => PathBuf::from(d),
                 };
-                std::fs::create_dir_all(&dest)
-                    .map_err(|e| Error::io("create directory", dest.display(), e))?;
                 let summary =
                     get::get_tree(&vault, &r.name, refs, &dest, parallel, &ctx.reporter).await?;
                 ctx.reporter.on_done();

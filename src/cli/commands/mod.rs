@@ -97,6 +97,29 @@ pub fn emit<T: Serialize>(
     }
 }
 
+/// The one version `r` names, for commands that stream a single object: a name with only
+/// objects below it gets an error saying so rather than "not found".
+pub async fn resolve_one(
+    vault: &Vault,
+    r: &crate::store::layout::ObjectRef,
+) -> crate::error::Result<crate::store::manifest::Manifest> {
+    match vault.resolve(r).await {
+        Err(e) if e.kind() == crate::error::ErrorKind::NotFound && r.version.is_none() => {
+            let below = crate::ops::get::tree(vault, &r.name).await?;
+            if below.is_empty() {
+                return Err(e);
+            }
+            Err(crate::error::Error::config(format!(
+                "{} is a tree of {} objects, not one object; `ldv get {} DIR` writes them all",
+                r.name,
+                below.len(),
+                r.name
+            )))
+        }
+        other => other,
+    }
+}
+
 /// The last `/`-separated segment of an object name.
 pub fn basename(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)

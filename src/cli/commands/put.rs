@@ -9,7 +9,7 @@ use crate::cli::output;
 use crate::cli::{Ctx, locked};
 use crate::error::{Error, Result};
 use crate::ops::put::{self, FileJob, PutOptions, PutReceipt};
-use crate::store::layout::validate_name;
+use crate::store::layout::validate_new_name;
 use crate::store::locks::LockKind;
 
 use super::emit;
@@ -48,7 +48,7 @@ fn plan(args: &[String]) -> Result<Plan> {
     if sources.iter().any(|s| s == "-") {
         return match (many, dest) {
             (false, Some(name)) if !name.ends_with('/') => {
-                validate_name(name)?;
+                validate_new_name(name)?;
                 Ok(Plan::Stdin(name.to_owned()))
             }
             _ => Err(Error::config(
@@ -81,16 +81,35 @@ fn plan(args: &[String]) -> Result<Plan> {
             jobs.append(&mut tree.jobs);
             skipped.append(&mut tree.skipped);
         } else {
-            validate_name(&name)?;
-            std::fs::File::open(&path).map_err(|e| Error::io("open", path.display(), e))?;
-            jobs.push(FileJob {
-                path,
-                name,
-                size: meta.len(),
-            });
+            validate_new_name(&name)?;
+            // A pipe or device is opened once, when it is read: opening it here to check it
+            // would take (and lose) what a writer sends, or wait for one.
+            let size = meta.is_file().then_some(meta.len());
+            if size.is_some() {
+                std::fs::File::open(&path).map_err(|e| Error::io("open", path.display(), e))?;
+            }
+            jobs.push(FileJob { path, name, size });
         }
     }
+    refuse_collisions(&jobs)?;
     Ok(Plan::Files(jobs, skipped))
+}
+
+/// Two sources stored under one name would make two versions in one put, the newer of them
+/// picked by chance: refused before anything is stored.
+fn refuse_collisions(jobs: &[FileJob]) -> Result<()> {
+    let mut seen = std::collections::HashMap::with_capacity(jobs.len());
+    for job in jobs {
+        if let Some(first) = seen.insert(job.name.as_str(), &job.path) {
+            return Err(Error::config(format!(
+                "{} and {} would both be stored as {}; put them under different names",
+                first.display(),
+                job.path.display(),
+                job.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn line(r: &PutReceipt) -> String {
@@ -142,7 +161,7 @@ pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
                 emit(ctx, &receipt, |r| output::line(line(r)))?;
             }
             Plan::Files(jobs, _) if jobs.len() == 1 && !Path::new(&args.args[0]).is_dir() => {
-                ctx.reporter.on_start(Some(jobs[0].size), None);
+                ctx.reporter.on_start(jobs[0].size, None);
                 let receipt = put::put_file(&vault, &jobs[0], &opts, &ctx.reporter).await?;
                 ctx.reporter.on_done();
                 emit(ctx, &receipt, |r| output::line(line(r)))?;

@@ -22,6 +22,12 @@ fn render(r: &VerifyReport) -> anyhow::Result<()> {
             r.chunks_per_sec
         ))?;
     }
+    if r.versions_hashed > 0 {
+        output::line(format!(
+            "checked the whole content of {} versions against their SHA-256",
+            r.versions_hashed
+        ))?;
+    }
     if let (Some(n), Some(bytes)) = (r.orphan_chunks, r.orphan_bytes) {
         if n > 0 {
             output::line(format!(
@@ -40,12 +46,16 @@ fn render(r: &VerifyReport) -> anyhow::Result<()> {
                 n - 3
             ),
         };
-        let what = p
-            .chunk
-            .as_deref()
-            .map(|c| format!("chunk {c}"))
-            .unwrap_or_default();
-        output::line(format!("DAMAGE {:?}: {what}{users}: {}", p.kind, p.detail))?;
+        let line = match p.chunk.as_deref() {
+            Some(c) => format!("DAMAGE {}: chunk {c}{users}: {}", p.kind.label(), p.detail),
+            None => format!(
+                "DAMAGE {}: {}: {}",
+                p.kind.label(),
+                p.versions.join(", "),
+                p.detail
+            ),
+        };
+        output::line(line)?;
     }
     for why in &r.could_not_check {
         output::line(format!("NOT CHECKED: {why}"))?;

@@ -1,0 +1,322 @@
+//! Sources and destinations at the edges: pipes and devices, files that change while a put reads
+//! them, names a put must refuse, destinations a get must not replace, a tree get that fails
+//! half-way, a full stdout, and a manifest whose content digest no longer matches its chunks.
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{Env, assert_file, error_line, json_of, random_bytes, write_over};
+
+const MIB: usize = 1 << 20;
+
+fn mkfifo(path: &Path) {
+    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(path)
+        .map(|m| m.file_type().is_fifo())
+        .unwrap_or(false)
+}
+
+fn names(env: &Env) -> Vec<String> {
+    env.versions(env.ldv(), None)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+#[test]
+fn a_fifo_is_read_once_to_its_end() {
+    let env = Env::with_vault();
+    let fifo = env.path("pipe");
+    mkfifo(&fifo);
+    let data = random_bytes(3, MIB + 7);
+    let writer = {
+        let (fifo, data) = (fifo.clone(), data.clone());
+        std::thread::spawn(move || {
+            // Blocks until ldv opens the FIFO for reading; one open, one stream.
+            let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+            f.write_all(&data).unwrap();
+        })
+    };
+    let receipt = json_of(
+        env.ldv()
+            .args(["--json", "put"])
+            .arg(&fifo)
+            .arg("from/pipe")
+            .assert()
+            .success()
+            .get_output(),
+    );
+    writer.join().unwrap();
+    assert_eq!(receipt["size"], data.len() as u64);
+    env.ldv()
+        .args(["get", "from/pipe"])
+        .arg(env.path("out"))
+        .assert()
+        .success();
+    assert_file(&env.path("out"), &data);
+}
+
+#[test]
+fn a_file_that_grows_while_it_is_read_stores_nothing() {
+    let env = Env::with_vault();
+    let src = env.write("growing.bin", &random_bytes(4, 4 * MIB));
+    let stop = Arc::new(AtomicBool::new(false));
+    let appender = {
+        let (src, stop) = (src.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&src).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                f.write_all(&[7u8; 4096]).unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    // The appender runs before the put opens the file and until it has exited.
+    std::thread::sleep(Duration::from_millis(20));
+    let out = env.ldv().arg("put").arg(&src).arg("grows").assert().code(1);
+    stop.store(true, Ordering::Relaxed);
+    appender.join().unwrap();
+    let line = error_line(out.get_output());
+    assert!(line.contains("changed while it was read"), "{line}");
+    assert!(line.contains("growing.bin"), "{line}");
+    assert!(names(&env).is_empty(), "a version was committed");
+}
+
+#[test]
+fn sources_that_would_share_a_name_are_refused_before_anything_is_stored() {
+    let env = Env::with_vault();
+    let a = env.write("d1/same", b"one");
+    let b = env.write("d2/same", b"two");
+    let out = env
+        .ldv()
+        .arg("put")
+        .arg(&a)
+        .arg(&b)
+        .arg("pre/")
+        .assert()
+        .code(2);
+    let line = error_line(out.get_output());
+    assert!(line.contains("pre/same"), "{line}");
+    assert!(names(&env).is_empty());
+}
+
+#[test]
+fn names_that_would_read_back_as_versions_are_refused() {
+    let env = Env::with_vault();
+    let src = env.write("f", b"data");
+    for name in [
+        "q@20261127T081108971Z-c0d69473",
+        "q@20261127T081108971Z-zzzzzzzz",
+    ] {
+        let out = env.ldv().arg("put").arg(&src).arg(name).assert().code(2);
+        let line = error_line(out.get_output());
+        assert!(line.contains(name), "{line}");
+    }
+    // An '@' that is not followed by a version is part of the name, and reads back.
+    env.ldv()
+        .arg("put")
+        .arg(&src)
+        .arg("mail/user@example.org")
+        .assert()
+        .success();
+    env.ldv()
+        .args(["cat", "mail/user@example.org"])
+        .assert()
+        .success()
+        .stdout("data");
+    assert_eq!(names(&env), ["mail/user@example.org"]);
+}
+
+#[test]
+fn get_refuses_to_replace_what_is_not_a_regular_file() {
+    let env = Env::with_vault();
+    let src = env.write("f", b"content");
+    env.ldv().arg("put").arg(&src).arg("obj").assert().success();
+
+    let fifo = env.path("fifo");
+    mkfifo(&fifo);
+    let out = env.ldv().arg("get").arg("obj").arg(&fifo).assert().code(2);
+    let line = error_line(out.get_output());
+    assert!(line.contains("not a regular file"), "{line}");
+    assert!(is_fifo(&fifo), "the FIFO was replaced");
+
+    let out = env.ldv().args(["get", "obj", ""]).assert().code(2);
+    assert!(error_line(out.get_output()).contains("empty"));
+
+    // A symlink to a file is written through, and stays a symlink.
+    let target = env.write("real.bin", b"old");
+    let link = env.path("link.bin");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    env.ldv()
+        .arg("get")
+        .arg("obj")
+        .arg(&link)
+        .assert()
+        .success();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_file(&target, b"content");
+}
+
+#[test]
+fn a_failed_tree_get_leaves_nothing_behind_and_names_the_file() {
+    let env = Env::with_vault();
+    let tree = env.path("tree");
+    env.write("tree/a/one.bin", &random_bytes(5, 1000));
+    env.write("tree/a/b/two.bin", &random_bytes(6, 2000));
+    env.write("tree/c/big.bin", &random_bytes(7, 2 * MIB));
+    env.write("tree/z.bin", &random_bytes(8, 500));
+    env.ldv().arg("put").arg(&tree).arg("t").assert().success();
+    // Damage the one chunk of a small file; every other file reads back fine.
+    let (_, _, id) = env.chunks_of(env.ldv(), "t/a/b/two.bin").remove(0);
+    let chunk = env.chunk_file(&id);
+    let mut framed = std::fs::read(&chunk).unwrap();
+    let last = framed.len() - 1;
+    framed[last] ^= 1;
+    write_over(&chunk, &framed);
+
+    let dest = env.path("restore");
+    let out = env.ldv().arg("get").arg("t").arg(&dest).assert().code(4);
+    let line = error_line(out.get_output());
+    assert!(line.contains("t/a/b/two.bin"), "{line}");
+    assert!(!dest.exists(), "a failed tree get left {dest:?}");
+
+    // Into an existing directory: it stays as it was.
+    std::fs::create_dir(&dest).unwrap();
+    std::fs::write(dest.join("mine"), b"keep").unwrap();
+    env.ldv().arg("get").arg("t").arg(&dest).assert().code(4);
+    let left: Vec<_> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        ["mine"],
+        "a failed tree get left files or directories"
+    );
+}
+
+#[test]
+fn a_full_stdout_is_named_and_exits_7() {
+    let env = Env::with_vault();
+    let src = env.write("f", b"data");
+    env.ldv().arg("put").arg(&src).arg("obj").assert().success();
+    for args in [&["ls"][..], &["--json", "stat", "obj"], &["cat", "obj"]] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = env.std_ldv().args(args).stdout(full).output().unwrap();
+        assert_eq!(out.status.code(), Some(7), "{args:?}");
+        let line = error_line(&out);
+        assert!(line.contains("stdout"), "{args:?}: {line}");
+    }
+}
+
+/// Rewrites the `sha256` of `name`'s only version in its manifest file.
+fn falsify_digest(env: &Env, name: &str) -> String {
+    let (_, version) = env.versions(env.ldv(), Some(name)).remove(0);
+    let path = env.vault_dir().join("manifests").join(name).join(&version);
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let digest = m["sha256"].as_str().unwrap().to_owned();
+    let first = if digest.starts_with('0') { "1" } else { "0" };
+    m["sha256"] = format!("{first}{}", &digest[1..]).into();
+    write_over(&path, &serde_json::to_vec(&m).unwrap());
+    format!("{name}@{version}")
+}
+
+#[test]
+fn verify_read_data_checks_each_version_against_its_content_digest() {
+    let env = Env::with_vault();
+    let small = env.write("small.bin", &random_bytes(9, 3000));
+    let large = env.write("large.bin", &random_bytes(10, 2 * MIB));
+    let sound = env.write("sound.bin", &random_bytes(11, MIB));
+    for (src, name) in [(&small, "small"), (&large, "large"), (&sound, "sound")] {
+        env.ldv().arg("put").arg(src).arg(name).assert().success();
+    }
+    assert!(env.chunks_of(env.ldv(), "large").len() > 1);
+    let small_label = falsify_digest(&env, "small");
+    let large_label = falsify_digest(&env, "large");
+
+    // get refuses both; verify without reads cannot see it; with reads it names both versions.
+    for name in ["small", "large"] {
+        env.ldv()
+            .arg("get")
+            .arg(name)
+            .arg(env.path("out"))
+            .assert()
+            .code(4);
+    }
+    env.ldv().args(["verify"]).assert().success();
+    let out = env
+        .ldv()
+        .args(["--json", "verify", "--read-data"])
+        .assert()
+        .code(4);
+    let report = json_of(out.get_output());
+    assert_eq!(
+        report["problems_by_kind"],
+        serde_json::json!({"wrong_content": 2}),
+        "{report}"
+    );
+    let mut flagged: Vec<String> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["versions"][0].as_str().unwrap().to_owned())
+        .collect();
+    flagged.sort();
+    let mut want = vec![large_label, small_label];
+    want.sort();
+    assert_eq!(flagged, want);
+    assert_eq!(report["versions_hashed"], 3, "{report}");
+    assert_eq!(report["could_not_check"], serde_json::json!([]), "{report}");
+    // Every chunk was read once, none twice.
+    assert_eq!(
+        report["chunks_read"], report["chunks_referenced"],
+        "{report}"
+    );
+
+    let text = env.ldv().args(["verify", "--read-data"]).assert().code(4);
+    let stdout = String::from_utf8_lossy(&text.get_output().stdout).into_owned();
+    assert!(stdout.contains("DAMAGE wrong_content: large@"), "{stdout}");
+}
+
+#[test]
+fn streaming_a_tree_says_it_is_a_tree() {
+    let env = Env::with_vault();
+    env.write("tree/a", b"1");
+    env.write("tree/b", b"2");
+    env.ldv()
+        .arg("put")
+        .arg(env.path("tree"))
+        .arg("t")
+        .assert()
+        .success();
+    for args in [&["cat", "t"][..], &["get", "t", "-"]] {
+        let out = env.ldv().args(args).assert().code(2);
+        let line = error_line(out.get_output());
+        assert!(
+            line.contains("t is a tree of 2 objects"),
+            "{args:?}: {line}"
+        );
+    }
+    env.ldv().args(["cat", "nothing"]).assert().code(3);
+}
