@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use assert_cmd::Command;
 
-use crate::common::{Env, error_line, permissions_enforced, random_bytes};
+use crate::common::{Env, error_line, json_of, permissions_enforced, random_bytes};
 
 /// Runs `cmd`, expects exit `code` and a one-line error, and returns that line.
 fn fails(mut cmd: Command, code: i32) -> String {
@@ -765,4 +765,34 @@ fn a_section_that_is_not_a_table_is_named_with_an_example_not_a_type() {
             "{line}: {err}"
         );
     }
+}
+
+#[test]
+fn usage_errors_are_one_line_and_a_json_document_with_json() {
+    let env = Env::with_vault();
+    for args in [
+        &["-j", "0", "ls"][..],
+        &["ls", "--bogus"],
+        &["get"],
+        &["completions", "bogus"],
+        &["--meta", "novalue", "put"],
+    ] {
+        let mut cmd = env.ldv();
+        cmd.args(args);
+        let line = fails(cmd, 2);
+        assert!(!line.contains("Usage:"), "{args:?}: {line}");
+    }
+    let out = env.ldv().args(["--json", "ls", "--bogus"]).assert().code(2);
+    let doc = json_of(out.get_output());
+    assert_eq!(doc["error"]["exit_code"], 2, "{doc}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--bogus"),
+        "{doc}"
+    );
+    // Help and version are not errors.
+    env.ldv().arg("--help").assert().success();
+    env.ldv().arg("--version").assert().success();
 }
