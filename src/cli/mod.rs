@@ -128,9 +128,9 @@ impl Ctx {
         // `prompt`
         let o = &self.settings.output;
         if !o.interactive {
-            return Err(Error::config(
-                "encryption key: the profile asks for a passphrase on the terminal (`prompt`), but stdin or stderr is not a terminal; use `key = { env = \"VAR\" }` in scripts",
-            ));
+            return Err(Error::config(format!(
+                "encryption key: the passphrase for {purpose} would be asked on the terminal, but stdin or stderr is not a terminal; in scripts give it from the environment (`key = {{ env = \"VAR\" }}` in a profile, --from-env VAR for `ldv key add` and `passwd`)"
+            )));
         }
         let mut prompt =
             dialoguer::Password::new().with_prompt(format!("Passphrase for {purpose}"));

@@ -1316,6 +1316,13 @@ fn passphrases_and_keys_never_show_in_output_or_logs() {
         &["key", "add", "--from-env", "UNSET_VAR_X"],
         2,
     );
+    // No source for the new key and no terminal: the error says how to give one.
+    let out = t.run("pass", &vars, &["key", "add"], 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("passphrase for the new key") && stderr.contains("--from-env VAR"),
+        "{stderr}"
+    );
     let out = t.run(
         "pass",
         &vars,
