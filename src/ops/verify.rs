@@ -537,25 +537,31 @@ pub async fn verify(
             judge.chunks(m).await;
             continue;
         }
-        match crate::ops::get::check_content(vault, m, parallel, reporter).await {
+        let streamed_once = crate::ops::get::check_content(vault, m, parallel, reporter).await;
+        let outcome = match streamed_once {
+            Ok(()) => Ok(()),
+            // A damaged chunk, content other than the manifest says, or a read that failed: the
+            // chunks are judged one by one (each read retried, and read once per run); damage or
+            // an unreadable chunk is recorded there, and if they are all sound the version is
+            // streamed again to settle its content.
+            Err(_) => match judge.chunks(m).await {
+                Verdict::Damaged | Verdict::Unknown => continue,
+                Verdict::Sound => {
+                    crate::ops::get::check_content(vault, m, parallel, reporter).await
+                }
+            },
+        };
+        match outcome {
             Ok(()) => {
                 versions_hashed += 1;
                 judge.passed(m);
             }
             Err(e) if e.kind() == ErrorKind::IntegrityCheckFailed => {
-                // Either a chunk is damaged or the content is not what the manifest says: read
-                // the chunks one by one (each once per run) to tell which.
                 versions_hashed += 1;
-                match judge.chunks(m).await {
-                    Verdict::Damaged => {}
-                    Verdict::Unknown => judge
-                        .could_not_check
-                        .push(format!("content of {label}: {e}")),
-                    Verdict::Sound => judge.problems.push(Problem {
-                        detail: e.to_string(),
-                        ..wrong_content(m)
-                    }),
-                }
+                judge.problems.push(Problem {
+                    detail: e.to_string(),
+                    ..wrong_content(m)
+                });
             }
             Err(e) => judge
                 .could_not_check
