@@ -37,10 +37,15 @@ pub struct Entry {
     /// Number of chunks, when details were asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chunks: Option<u64>,
+    /// Why the version's manifest could not be read, when details were asked for and it is
+    /// damaged: the rest of the listing still shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<String>,
 }
 
 /// Lists objects whose name starts with `prefix`: the newest version of each, or every version;
-/// with `long`, reads each listed manifest for size, time and hash.
+/// with `long`, reads each listed manifest for size, time and hash (a damaged one is marked, not
+/// fatal).
 pub async fn ls(
     vault: &Arc<Vault>,
     prefix: &str,
@@ -64,6 +69,7 @@ pub async fn ls(
                 created_at: None,
                 sha256: None,
                 chunks: None,
+                damaged: None,
             }),
         }
     }
@@ -85,11 +91,18 @@ pub async fn ls(
             .map(|mut e| {
                 let vault = Arc::clone(vault);
                 async move {
-                    let m = vault.manifest(&e.name, &e.version).await?;
-                    e.size = Some(m.size);
-                    e.created_at = Some(m.created_at);
-                    e.sha256 = Some(m.sha256);
-                    e.chunks = Some(m.chunks.len() as u64);
+                    match vault.manifest(&e.name, &e.version).await {
+                        Ok(m) => {
+                            e.size = Some(m.size);
+                            e.created_at = Some(m.created_at);
+                            e.sha256 = Some(m.sha256);
+                            e.chunks = Some(m.chunks.len() as u64);
+                        }
+                        Err(err) if err.kind() == crate::ErrorKind::IntegrityCheckFailed => {
+                            e.damaged = Some(err.to_string());
+                        }
+                        Err(err) => return Err(err),
+                    }
                     Ok::<_, crate::Error>(e)
                 }
             })

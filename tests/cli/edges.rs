@@ -320,3 +320,41 @@ fn streaming_a_tree_says_it_is_a_tree() {
     }
     env.ldv().args(["cat", "nothing"]).assert().code(3);
 }
+
+#[test]
+fn a_damaged_manifest_is_marked_in_a_long_listing_and_the_rest_still_shows() {
+    let env = Env::with_vault();
+    for name in ["a", "b", "c"] {
+        let src = env.write(name, name.as_bytes());
+        env.ldv().arg("put").arg(&src).arg(name).assert().success();
+    }
+    let (_, version) = env.versions(env.ldv(), Some("b")).remove(0);
+    let manifest = env.vault_dir().join("manifests").join("b").join(&version);
+    write_over(&manifest, b"{\"format\": 1, \"na");
+
+    let out = env.ldv().args(["ls", "-l"]).assert().code(4);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(
+        rows[1].contains("DAMAGED") && rows[1].ends_with(" b"),
+        "{text}"
+    );
+    assert!(rows[0].ends_with(" a") && rows[2].ends_with(" c"), "{text}");
+    let line = error_line(out.get_output());
+    assert!(line.contains(&format!("b@{version}")), "{line}");
+
+    let out = env.ldv().args(["--json", "ls", "-l"]).assert().code(4);
+    let entries = json_of(out.get_output());
+    let damaged: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.get("damaged").is_some())
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(damaged, ["b"], "{entries}");
+    assert_eq!(entries[0]["size"], 1, "{entries}");
+    // A short listing reads no manifest, so it has nothing to report.
+    env.ldv().arg("ls").assert().success();
+}

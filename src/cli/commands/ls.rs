@@ -1,10 +1,10 @@
 //! `ldv ls [PREFIX] [-l] [--versions]`.
 
 use crate::backend::validate_prefix;
-use crate::cli::Ctx;
 use crate::cli::args::LsArgs;
 use crate::cli::output;
-use crate::ops::info;
+use crate::cli::{Ctx, exit};
+use crate::ops::info::{self, Entry};
 
 /// Runs `ldv ls`.
 pub async fn run(ctx: &Ctx, args: LsArgs) -> anyhow::Result<u8> {
@@ -22,15 +22,37 @@ pub async fn run(ctx: &Ctx, args: LsArgs) -> anyhow::Result<u8> {
     let out = &ctx.settings.output;
     if out.json {
         output::json(&entries)?;
-        return Ok(0);
+    } else {
+        render(&entries, args.versions, args.long)?;
     }
-    for e in &entries {
-        let shown = if args.versions {
+    // The listing shows every entry; a damaged manifest among them fails the command, once.
+    let damaged: Vec<&Entry> = entries.iter().filter(|e| e.damaged.is_some()).collect();
+    match damaged.as_slice() {
+        [] => Ok(0),
+        [e, rest @ ..] => {
+            let more = match rest.len() {
+                0 => String::new(),
+                n => format!(" (and {n} more manifests)"),
+            };
+            eprintln!(
+                "ldv: error: {}{more}",
+                e.damaged.as_deref().unwrap_or_default()
+            );
+            Ok(exit::INTEGRITY)
+        }
+    }
+}
+
+fn render(entries: &[Entry], versions: bool, long: bool) -> anyhow::Result<()> {
+    for e in entries {
+        let shown = if versions {
             format!("{}@{}", e.name, e.version)
         } else {
             e.name.clone()
         };
-        if args.long {
+        if long && e.damaged.is_some() {
+            output::line(format!("{:>10}  {shown}", "DAMAGED"))?;
+        } else if long {
             output::line(format!(
                 "{:>10}  {}  {:>3} {}  {}  {}",
                 output::size(e.size.unwrap_or(0)),
@@ -49,5 +71,5 @@ pub async fn run(ctx: &Ctx, args: LsArgs) -> anyhow::Result<u8> {
             output::line(shown)?;
         }
     }
-    Ok(0)
+    Ok(())
 }
