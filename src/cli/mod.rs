@@ -18,7 +18,7 @@ use crate::backend::{self, Stack};
 use crate::error::{Error, ErrorKind};
 use crate::report::Reporter;
 use crate::store::keys::{KeyProvider, KmsConfig, KmsKey, PassphraseKey, RawKey};
-use crate::store::locks::{LockGuard, LockKind};
+use crate::store::locks::{LockGuard, LockKey, LockKind};
 use crate::store::{EncryptionOptions, Vault, VaultOptions};
 use args::{Cli, Command};
 use progress::CliReporter;
@@ -34,6 +34,8 @@ pub struct Ctx {
     opened: std::sync::OnceLock<(Arc<Vault>, Stack)>,
     /// The profile's key, obtained once (a terminal prompt must not repeat).
     key: tokio::sync::OnceCell<Arc<dyn KeyProvider>>,
+    /// Every lock the command took, deleted on the way out if it is interrupted.
+    held: std::sync::Mutex<Vec<LockKey>>,
 }
 
 impl Ctx {
@@ -181,7 +183,28 @@ impl Ctx {
         kind: LockKind,
         command: &str,
     ) -> crate::Result<LockGuard> {
-        vault.lock(kind, command, self.settings.lock_wait).await
+        let guard = vault.lock(kind, command, self.settings.lock_wait).await?;
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(guard.key());
+        Ok(guard)
+    }
+
+    /// Deletes every lock the command took (those already released are gone already), giving
+    /// up after `within`: an interrupted command should not leave locks that block `gc` until
+    /// they go stale.
+    async fn release_held(&self, within: std::time::Duration) {
+        let held = std::mem::take(
+            &mut *self
+                .held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let deletes = futures::future::join_all(held.iter().map(LockKey::delete));
+        if tokio::time::timeout(within, deletes).await.is_err() {
+            tracing::warn!("could not remove this command's locks in time; `ldv unlock` will");
+        }
     }
 
     /// Takes a shared lock for a reader, so gc cannot delete chunks mid-read; a reader without
@@ -377,6 +400,7 @@ pub fn main() -> ExitCode {
         reporter: Arc::clone(&reporter) as Arc<dyn Reporter>,
         opened: std::sync::OnceLock::new(),
         key: tokio::sync::OnceCell::new(),
+        held: std::sync::Mutex::new(Vec::new()),
     };
     // Blocking work (file I/O, hashing) is bounded by --parallel, and many small files by the
     // wider fan-out (a local vault's fsyncs overlap only on threads of their own); capping the
@@ -410,6 +434,7 @@ pub fn main() -> ExitCode {
     }
     let code = match outcome {
         None => {
+            runtime.block_on(ctx.release_held(std::time::Duration::from_secs(2)));
             eprintln!("ldv: interrupted");
             exit::INTERRUPTED
         }

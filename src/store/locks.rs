@@ -193,7 +193,30 @@ impl LockGuard {
     /// Stops refreshing and removes the lock.
     pub async fn release(self) -> Result<()> {
         self.refresher.abort();
-        match self.backend.delete(&self.state.key).await {
+        self.key().delete().await
+    }
+
+    /// The lock's object, to delete after the guard is gone (an interrupted command).
+    pub fn key(&self) -> LockKey {
+        LockKey {
+            backend: Arc::clone(&self.backend),
+            key: self.state.key.clone(),
+        }
+    }
+}
+
+/// A lock's object in the vault, kept apart from its guard so a command that is interrupted, and
+/// so drops its guards without releasing them, can still delete its locks on the way out.
+#[derive(Clone)]
+pub struct LockKey {
+    backend: DynBackend,
+    key: String,
+}
+
+impl LockKey {
+    /// Deletes the lock object; one already gone is fine.
+    pub async fn delete(&self) -> Result<()> {
+        match self.backend.delete(&self.key).await {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }

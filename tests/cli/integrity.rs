@@ -367,6 +367,11 @@ fn an_interrupted_put_exits_130_and_leaves_no_version() {
                 versions_of(&env, "interrupted").is_empty(),
                 "an interrupted put left a version"
             );
+            // Nor its lock, which would hold gc off until it went stale.
+            let locks: Vec<_> = std::fs::read_dir(env.vault_dir().join("locks"))
+                .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+                .unwrap_or_default();
+            assert!(locks.is_empty(), "an interrupted put left locks: {locks:?}");
         }
         // The put won the race.
         Some(0) => get_succeeds(&env, "interrupted", &data),
