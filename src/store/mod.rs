@@ -323,7 +323,7 @@ impl Vault {
         let slot = key
             .wrap(&unlocked.vault_key, &self.descriptor.vault_id)
             .await?;
-        let mut descriptor = self.descriptor.clone();
+        let mut descriptor = self.stored_descriptor().await?;
         let header = descriptor
             .encryption
             .as_mut()
@@ -366,11 +366,30 @@ impl Vault {
         Ok(slot)
     }
 
+    /// The descriptor as stored now. Key changes start from it, not from the copy read when the
+    /// vault was opened: another `ldv key` may have changed the slots before this one took the
+    /// lock, and writing back the old copy would silently drop that change.
+    async fn stored_descriptor(&self) -> Result<Descriptor> {
+        let location = self.backend.to_string();
+        let raw = self.backend.get(DESCRIPTOR_KEY).await?;
+        let stored = parse_descriptor(&raw, &location)?;
+        if stored.vault_id != self.descriptor.vault_id {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "the vault at {location} was replaced by another (vault id {}) since this command opened it",
+                    stored.vault_id
+                ),
+            ));
+        }
+        Ok(stored)
+    }
+
     /// Removes key slot `id`; the last slot is never removed. Hold the exclusive lock.
     pub async fn remove_key(&mut self, id: &str) -> Result<KeySlot> {
         self.check_lock()?;
         let location = self.backend.to_string();
-        let mut descriptor = self.descriptor.clone();
+        let mut descriptor = self.stored_descriptor().await?;
         let header = descriptor
             .encryption
             .as_mut()

@@ -358,3 +358,59 @@ fn a_damaged_manifest_is_marked_in_a_long_listing_and_the_rest_still_shows() {
     // A short listing reads no manifest, so it has nothing to report.
     env.ldv().arg("ls").assert().success();
 }
+
+#[test]
+fn concurrent_key_changes_never_lose_a_key_they_reported_added() {
+    let env = Env::bare();
+    env.write_config(
+        &env.profile_toml("encryption = { algorithm = \"aes-256-gcm\", key = { env = \"PW\" } }\n"),
+    );
+    let run = |pw: &str| {
+        let mut cmd = env.std_ldv();
+        cmd.env("PW", pw).args(["--lock-wait", "60s"]);
+        cmd
+    };
+    assert!(run("old").arg("init").status().unwrap().success());
+    let src = env.write("f", b"sealed");
+    assert!(
+        run("old")
+            .arg("put")
+            .arg(&src)
+            .arg("x")
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let new_keys = ["k1", "k2", "k3", "k4"];
+    let children: Vec<_> = new_keys
+        .iter()
+        .map(|k| {
+            run("old")
+                .env("NEW", k)
+                .args(["key", "add", "--from-env", "NEW"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (k, child) in new_keys.iter().zip(children) {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "key add {k}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Every key reported added opens the vault, and so does the old one.
+    for k in ["old"].iter().chain(&new_keys) {
+        let out = run(k).args(["cat", "x"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "key {k} lost: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, b"sealed");
+    }
+}
