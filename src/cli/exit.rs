@@ -20,8 +20,10 @@ pub const NETWORK: u8 = 6;
 pub const QUOTA: u8 = 7;
 /// The vault is locked by another process.
 pub const LOCKED: u8 = 8;
-/// Interrupted (Ctrl-C).
+/// Interrupted (Ctrl-C, SIGINT).
 pub const INTERRUPTED: u8 = 130;
+/// Terminated (SIGTERM).
+pub const TERMINATED: u8 = 143;
 
 /// The table as printed in `--help` and the man page.
 pub const TABLE: &str = "\
@@ -35,7 +37,8 @@ Exit codes:
   6    network error or timeout after retries
   7    quota exceeded
   8    vault locked
-  130  interrupted";
+  130  interrupted (SIGINT)
+  143  terminated (SIGTERM)";
 
 /// The exit code for an error of `kind`.
 pub fn code(kind: ErrorKind) -> u8 {

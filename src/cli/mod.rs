@@ -421,9 +421,16 @@ pub fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
+        let terminated = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut term) => term.recv().await,
+                Err(_) => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            r = dispatch(&ctx, cli.command) => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
+            r = dispatch(&ctx, cli.command) => Ok(r),
+            _ = tokio::signal::ctrl_c() => Err(("SIGINT", exit::INTERRUPTED)),
+            _ = terminated => Err(("SIGTERM", exit::TERMINATED)),
         }
     });
     reporter.on_done();
@@ -433,14 +440,14 @@ pub fn main() -> ExitCode {
         }
     }
     let code = match outcome {
-        None => {
+        Err((signal, code)) => {
             runtime.block_on(ctx.release_held(std::time::Duration::from_secs(2)));
-            eprintln!("ldv: interrupted");
-            exit::INTERRUPTED
+            eprintln!("ldv: error: interrupted by {signal}");
+            code
         }
-        Some(Ok(code)) => code,
-        Some(Err(e)) if is_broken_pipe(&e) => exit::OK,
-        Some(Err(e)) => report_error(&e, json),
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) if is_broken_pipe(&e) => exit::OK,
+        Ok(Err(e)) => report_error(&e, json),
     };
     // Blocking tasks of an interrupted or failed command must not keep the process alive.
     runtime.shutdown_background();

@@ -324,7 +324,13 @@ fn assert_no_stderr(out: &std::process::Output) {
 }
 
 #[test]
-fn an_interrupted_put_exits_130_and_leaves_no_version() {
+fn an_interrupted_or_terminated_put_leaves_no_version_and_no_lock() {
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        interrupted_put(signal, code);
+    }
+}
+
+fn interrupted_put(signal: &str, code: i32) {
     let kill = ["/bin/kill", "/usr/bin/kill"]
         .into_iter()
         .find(|p| Path::new(p).exists());
@@ -354,15 +360,18 @@ fn an_interrupted_put_exits_130_and_leaves_no_version() {
         std::thread::sleep(Duration::from_millis(1));
     }
     let sent = std::process::Command::new(kill)
-        .args(["-s", "INT", &child.id().to_string()])
+        .args(["-s", signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     match out.status.code() {
-        Some(130) => {
-            assert!(stderr.contains("interrupted"), "{stderr}");
+        Some(c) if c == code => {
+            assert!(
+                stderr.contains(&format!("ldv: error: interrupted by SIG{signal}")),
+                "{stderr}"
+            );
             assert!(
                 versions_of(&env, "interrupted").is_empty(),
                 "an interrupted put left a version"
@@ -375,7 +384,7 @@ fn an_interrupted_put_exits_130_and_leaves_no_version() {
         }
         // The put won the race.
         Some(0) => get_succeeds(&env, "interrupted", &data),
-        other => panic!("put after SIGINT exited {other:?}: {stderr}"),
+        other => panic!("put after SIG{signal} exited {other:?}: {stderr}"),
     }
     let r = env.put_json(env.ldv(), &src, "interrupted");
     assert_eq!(r["sha256"], sha256_hex(&data));
