@@ -273,15 +273,11 @@ fn check_account_name(name: &str) -> Result<()> {
 
 /// An http(s) URL with no query (a SAS goes in `sas_token`, not in the endpoint).
 fn parse_endpoint(endpoint: &str) -> Result<Url> {
-    let bad = |why: &str| Err(Error::config(format!("azure backend: endpoint: {why}")));
-    let Ok(url) = Url::parse(endpoint) else {
-        return bad("not a URL such as https://ACCOUNT.blob.core.windows.net");
-    };
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return bad("not an http or https URL");
-    }
+    let url = crate::backend::check_endpoint(endpoint, "azure backend: endpoint")?;
     if url.query().is_some() {
-        return bad("has a query string; give a SAS token as sas_token");
+        return Err(Error::config(
+            "azure backend: endpoint: has a query string; give a SAS token as sas_token",
+        ));
     }
     Ok(url)
 }
@@ -1117,6 +1113,10 @@ impl Backend for AzureBackend {
             last_error: None,
             details,
         })
+    }
+
+    fn max_key_len(&self) -> usize {
+        crate::backend::MAX_KEY_LEN.saturating_sub(self.prefix.len())
     }
 
     /// Interrupted block uploads leave only uncommitted blocks: never part of a blob, invisible

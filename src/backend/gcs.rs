@@ -140,11 +140,10 @@ impl GcsConfig {
             ));
         }
         if let Some(endpoint) = &self.endpoint {
-            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                return Err(Error::config(format!(
-                    "gcs backend: endpoint {endpoint:?} must start with http:// or https://"
-                )));
-            }
+            crate::backend::check_endpoint(
+                endpoint,
+                "gcs backend: endpoint (or STORAGE_EMULATOR_HOST)",
+            )?;
         }
         if self.connection_pool_size == 0 {
             return Err(Error::config(
@@ -1041,6 +1040,10 @@ impl Backend for GcsBackend {
                 ("create_only".into(), create_only),
             ],
         })
+    }
+
+    fn max_key_len(&self) -> usize {
+        crate::backend::MAX_KEY_LEN.saturating_sub(self.prefix.len())
     }
 
     /// Nothing to sweep: a multipart upload is one request, and a failed resumable upload is

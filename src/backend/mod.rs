@@ -105,6 +105,11 @@ pub trait Backend: Send + Sync + fmt::Display + fmt::Debug {
     /// Removes what interrupted writes left behind (temp files, unfinished multipart uploads)
     /// that is older than `older_than`. It MUST NOT remove or change any object.
     async fn sweep(&self, older_than: Duration) -> Result<Swept>;
+    /// The longest key this backend takes: [`MAX_KEY_LEN`] less the prefix a store puts in
+    /// front of every key, so a caller can refuse a name before uploading anything for it.
+    fn max_key_len(&self) -> usize {
+        MAX_KEY_LEN
+    }
 }
 
 /// What [`Backend::sweep`] removed.
@@ -229,6 +234,30 @@ pub fn validate_key(key: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Checks a service endpoint given by `setting` (a profile key or an environment variable):
+/// an http or https URL with a host and no whitespace. A malformed one is a configuration error
+/// up front, not a request that fails and is retried as a network error.
+pub fn check_endpoint(endpoint: &str, setting: &str) -> Result<url::Url> {
+    let bad = |why: &str| {
+        Err(Error::config(format!(
+            "{setting} {endpoint:?} is not {why} (e.g. https://host or http://127.0.0.1:9000)"
+        )))
+    };
+    if endpoint
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return bad("a URL: it contains whitespace");
+    }
+    let Ok(url) = url::Url::parse(endpoint) else {
+        return bad("a URL");
+    };
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return bad("an http or https URL with a host");
+    }
+    Ok(url)
 }
 
 /// Checks a listing prefix: every complete segment must be valid; the last may be partial.

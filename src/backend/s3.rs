@@ -280,6 +280,16 @@ impl S3Backend {
         parts: Option<Retrier>,
     ) -> Result<Self> {
         config.validate()?;
+        // The SDK also takes its endpoint from these variables; check whichever is in force.
+        let endpoint_setting = match &config.endpoint {
+            Some(e) => Some((e.clone(), "s3 backend: endpoint")),
+            None => ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+                .into_iter()
+                .find_map(|var| std::env::var(var).ok().map(|e| (e, var))),
+        };
+        if let Some((endpoint, setting)) = &endpoint_setting {
+            crate::backend::check_endpoint(endpoint, setting)?;
+        }
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(region) = &config.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
@@ -319,11 +329,7 @@ impl S3Backend {
             builder = builder.region(aws_config::Region::new("us-east-1"));
         }
         let client = Client::from_conf(builder.build());
-        let endpoint = config
-            .endpoint
-            .clone()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-            .unwrap_or_else(|| "AWS S3".to_owned());
+        let endpoint = endpoint_setting.map_or_else(|| "AWS S3".to_owned(), |(e, _)| e);
         let prefix = match config.prefix.trim_matches('/') {
             "" => String::new(),
             p => format!("{p}/"),
@@ -402,6 +408,18 @@ impl S3Backend {
     {
         let at = format!("{op} {key} on {} at {}", self.shown, self.endpoint);
         tracing::debug!("{at}: {}", DisplayErrorContext(&e));
+        if let Some(err) = credentials_error(&e) {
+            use aws_credential_types::provider::error::CredentialsError as C;
+            let detail = format!(
+                "{at}: no usable AWS credentials ({}); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the profile's access_key_id and secret_access_key",
+                root_cause(err)
+            );
+            return match err {
+                C::ProviderTimedOut(_) => Error::new(ErrorKind::Timeout, detail),
+                C::InvalidConfiguration(_) => Error::config(detail),
+                _ => Error::new(ErrorKind::PermissionDenied, detail),
+            };
+        }
         match &e {
             SdkError::ServiceError(ctx) => {
                 let status = ctx.raw().status().as_u16();
@@ -1064,6 +1082,10 @@ impl Backend for S3Backend {
         })
     }
 
+    fn max_key_len(&self) -> usize {
+        crate::backend::MAX_KEY_LEN.saturating_sub(self.prefix.len())
+    }
+
     async fn sweep(&self, older_than: Duration) -> Result<Swept> {
         let cutoff = SystemTime::now() - older_than;
         let mut swept = Swept::default();
@@ -1124,6 +1146,20 @@ impl Backend for S3Backend {
 
 /// The innermost cause of an error, on one line: "Connection refused (os error 111)" rather
 /// than the SDK's nested debug dump.
+/// The credentials error behind an SDK error, if loading credentials is what failed.
+fn credentials_error<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a aws_credential_types::provider::error::CredentialsError> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(found) = c.downcast_ref() {
+            return Some(found);
+        }
+        cause = c.source();
+    }
+    None
+}
+
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {

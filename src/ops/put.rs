@@ -272,6 +272,7 @@ async fn put_checked(
     settled: impl FnOnce(u64) -> Result<()>,
 ) -> Result<PutReceipt> {
     layout::validate_new_name(name)?;
+    vault.check_name_fits(name)?;
     let started = Instant::now();
     let (stored, sha256) = pipeline(
         source,
@@ -313,6 +314,7 @@ async fn put_small(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<PutReceipt> {
     let started = Instant::now();
+    vault.check_name_fits(&job.name)?;
     let path = job.path.clone();
     let codec = vault.codec().clone();
     let (chunk, id, sha256) =
@@ -465,6 +467,10 @@ pub async fn put_files(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<PutSummary> {
     let started = Instant::now();
+    // Every name must fit before the first upload: a refused name stores nothing at all.
+    for job in &jobs {
+        vault.check_name_fits(&job.name)?;
+    }
     let total = jobs.iter().map(|j| j.size).sum::<Option<u64>>();
     reporter.on_start(total, Some(jobs.len() as u64));
     let (small, large): (Vec<_>, Vec<_>) =

@@ -207,11 +207,24 @@ impl KmsKey {
             ErrorKind::BackendError
         };
         // The SDK's messages never hold key material: requests carry only the key id and
-        // ciphertext, and plaintext comes back only on success.
-        let first_line = detail.lines().next().unwrap_or_default().to_owned();
+        // ciphertext, and plaintext comes back only on success. Its context dump is for the
+        // kind above; the message is the chain of causes, each once.
+        let mut causes: Vec<String> = Vec::new();
+        let mut cause: Option<&dyn std::error::Error> = Some(&e);
+        while let Some(c) = cause {
+            let text = c.to_string().replace('\n', " ");
+            if !text.is_empty() && !causes.iter().any(|seen| seen.contains(&text)) {
+                causes.push(text);
+            }
+            cause = c.source();
+        }
         Error::new(
             kind,
-            format!("KMS {op} with key {}: {first_line}", self.config.key_id),
+            format!(
+                "KMS {op} with key {}: {}",
+                self.config.key_id,
+                causes.join(": ")
+            ),
         )
     }
 }

@@ -415,6 +415,26 @@ impl Vault {
         self.descriptor = descriptor;
         Ok(removed)
     }
+    /// Checks that this vault's store can hold a version of `name`: with a store prefix, the
+    /// manifest key may outgrow the store's key limit although the name alone is valid. A put
+    /// checks this before it uploads anything.
+    pub fn check_name_fits(&self, name: &str) -> Result<()> {
+        let room = self.backend.max_key_len();
+        let key_len = layout::manifest_key(name, &"0".repeat(layout::VERSION_LEN)).len();
+        if key_len <= room {
+            return Ok(());
+        }
+        let longest = name.len() - (key_len - room);
+        Err(Error::invalid_key(
+            name,
+            format!(
+                "is {} bytes; under the store prefix of the vault at {} a name can have at most {longest}",
+                name.len(),
+                self.backend
+            ),
+        ))
+    }
+
     /// The backend stack under this vault.
     pub fn backend(&self) -> &DynBackend {
         &self.backend

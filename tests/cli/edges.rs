@@ -414,3 +414,71 @@ fn concurrent_key_changes_never_lose_a_key_they_reported_added() {
         assert_eq!(out.stdout, b"sealed");
     }
 }
+
+/// `ldv --vault URL ls` with no AWS credentials anywhere (and instance metadata off: it is not
+/// on loopback), `vars` set.
+fn remote_ls(env: &Env, url: &str, vars: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = env.std_command();
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "STORAGE_EMULATOR_HOST",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(vars.iter().copied())
+        .args(["--vault", url, "ls"]);
+    cmd.output().unwrap()
+}
+
+#[test]
+fn missing_s3_credentials_are_denied_at_once_not_retried() {
+    let env = Env::bare();
+    let endpoint = format!("http://127.0.0.1:{}", crate::common::closed_port());
+    let started = std::time::Instant::now();
+    let out = remote_ls(
+        &env,
+        "s3://bucket/p",
+        &[("AWS_ENDPOINT_URL", &endpoint), ("AWS_REGION", "us-east-1")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = error_line(&out);
+    assert!(line.contains("no usable AWS credentials"), "{line}");
+    assert!(!line.contains("attempts"), "retried: {line}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn malformed_endpoints_are_configuration_errors() {
+    let env = Env::bare();
+    for (url, var, value) in [
+        ("s3://bucket/p", "AWS_ENDPOINT_URL", "notaurl"),
+        ("s3://bucket/p", "AWS_ENDPOINT_URL", "ftp://127.0.0.1:1"),
+        (
+            "s3://bucket/p",
+            "AWS_ENDPOINT_URL",
+            "http://127.0.0.1:1/some path",
+        ),
+        ("gs://bucket/p", "STORAGE_EMULATOR_HOST", "not a host"),
+    ] {
+        let out = remote_ls(&env, url, &[(var, value), ("AWS_REGION", "us-east-1")]);
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        let line = error_line(&out);
+        assert!(line.contains("is not"), "{var}={value}: {line}");
+    }
+}

@@ -1103,7 +1103,7 @@ fn bad_profiles_exit_2_naming_the_file_line_or_key() {
                     t.endpoint.trim_start_matches("http://")
                 ),
             ),
-            vec!["profile.toml:2:".into(), "must start with http://".into()],
+            vec!["profile.toml:2:".into(), "is not a URL".into()],
         ),
         (
             t.anon_profile(PROFILE, "", "")

@@ -1128,3 +1128,62 @@ fn session_tokens_never_show_in_logs() {
     assert_hidden(&ldv, &["init"], 0, &[token]);
     assert_hidden(&ldv, &["ls"], 0, &[token]);
 }
+
+/// A name valid on its own can be too long for a vault under a store prefix: the manifest key
+/// would pass S3's 1024-byte limit. It is refused before anything is uploaded, and the message
+/// gives the longest name that fits, which then works (on moto: s3s-fs cannot store keys that
+/// long at all).
+#[test]
+fn names_are_checked_against_the_store_prefix_before_any_upload() {
+    let Some(t) = S3::new(Server::Moto, "names") else {
+        return;
+    };
+    t.ldv_url().arg("init").assert().success();
+    let src = t.write("f.bin", b"long-named content");
+    let segment = |c: char, n: usize| c.to_string().repeat(n);
+    let name = |len: usize| {
+        let head = format!(
+            "long/{}/{}/{}/",
+            segment('a', 255),
+            segment('b', 255),
+            segment('c', 255)
+        );
+        format!("{head}{}", segment('d', len - head.len()))
+    };
+    let too_long = name(layout_max_name());
+    let out = t
+        .ldv_url()
+        .arg("put")
+        .arg(&src)
+        .arg(&too_long)
+        .assert()
+        .code(2);
+    let line = error_line(out.get_output());
+    let longest: usize = line
+        .rsplit("at most ")
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no 'at most N' in: {line}"));
+    assert_eq!(longest, layout_max_name() - (t.prefix.len() + 1), "{line}");
+    let out = t.ldv_url().args(["--json", "verify"]).assert().success();
+    let report = json_of(out.get_output());
+    assert_eq!(
+        report["orphan_chunks"], 0,
+        "the refused put uploaded: {report}"
+    );
+
+    let fits = name(longest);
+    t.ldv_url()
+        .arg("put")
+        .arg(&src)
+        .arg(&fits)
+        .assert()
+        .success();
+    let out = t.ldv_url().args(["cat", &fits]).assert().success();
+    assert_eq!(out.get_output().stdout, b"long-named content");
+}
+
+/// The longest name a vault without a store prefix takes (README: 985 bytes).
+fn layout_max_name() -> usize {
+    ldv::store::layout::MAX_NAME_LEN
+}

@@ -273,6 +273,10 @@ impl Backend for FaultyBackend {
         self.simple(Op::Copy, to, self.inner.copy(from, to)).await
     }
 
+    fn max_key_len(&self) -> usize {
+        self.inner.max_key_len()
+    }
+
     async fn sweep(&self, older_than: std::time::Duration) -> Result<crate::backend::Swept> {
         self.inner.sweep(older_than).await
     }

@@ -182,6 +182,10 @@ impl Backend for MetricsBackend {
         r
     }
 
+    fn max_key_len(&self) -> usize {
+        self.inner.max_key_len()
+    }
+
     async fn sweep(&self, older_than: std::time::Duration) -> Result<crate::backend::Swept> {
         let started = Instant::now();
         let r = self.inner.sweep(older_than).await;

@@ -289,6 +289,10 @@ impl Backend for RetryBackend {
         .await
     }
 
+    fn max_key_len(&self) -> usize {
+        self.inner.max_key_len()
+    }
+
     async fn sweep(&self, older_than: std::time::Duration) -> Result<crate::backend::Swept> {
         self.run("sweep", || self.inner.sweep(older_than)).await
     }
