@@ -381,10 +381,7 @@ async fn stage_large(
 /// A new, empty temp file in `dest`'s directory, named after it.
 fn temp_beside(dest: &Path) -> Result<tempfile::NamedTempFile> {
     use std::os::unix::fs::PermissionsExt;
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = dir_of(dest);
     let file_name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -405,10 +402,15 @@ struct Staged {
 impl Staged {
     /// The directory the file is renamed in.
     fn dir(&self) -> PathBuf {
-        match self.dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
+        dir_of(&self.dest)
+    }
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 
@@ -613,10 +615,16 @@ pub async fn get_tree(
 /// exist yet, parents before children.
 fn missing_dirs(dest: &Path, files: impl Iterator<Item = PathBuf>) -> Vec<PathBuf> {
     let mut missing = std::collections::BTreeSet::new();
+    // Directories already found to exist: many files share a few, each looked up once.
+    let mut present = std::collections::BTreeSet::new();
     for file in files {
         let mut dir = file.parent();
         while let Some(d) = dir {
-            if !d.starts_with(dest) || missing.contains(d) || d.symlink_metadata().is_ok() {
+            if !d.starts_with(dest) || missing.contains(d) || present.contains(d) {
+                break;
+            }
+            if d.symlink_metadata().is_ok() {
+                present.insert(d.to_path_buf());
                 break;
             }
             missing.insert(d.to_path_buf());

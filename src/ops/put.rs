@@ -467,9 +467,20 @@ pub async fn put_files(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<PutSummary> {
     let started = Instant::now();
-    // Every name must fit before the first upload: a refused name stores nothing at all.
+    // Every name must fit, and be the name of one source only, before the first upload: a
+    // refused put stores nothing at all. (Two sources under one name would make two versions
+    // in one put, the newer of them picked by chance.)
+    let mut sources = std::collections::HashMap::with_capacity(jobs.len());
     for job in &jobs {
         vault.check_name_fits(&job.name)?;
+        if let Some(first) = sources.insert(job.name.as_str(), &job.path) {
+            return Err(Error::config(format!(
+                "{} and {} would both be stored as {}; put them under different names",
+                first.display(),
+                job.path.display(),
+                job.name
+            )));
+        }
     }
     let total = jobs.iter().map(|j| j.size).sum::<Option<u64>>();
     reporter.on_start(total, Some(jobs.len() as u64));

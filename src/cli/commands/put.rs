@@ -91,25 +91,7 @@ fn plan(args: &[String]) -> Result<Plan> {
             jobs.push(FileJob { path, name, size });
         }
     }
-    refuse_collisions(&jobs)?;
     Ok(Plan::Files(jobs, skipped))
-}
-
-/// Two sources stored under one name would make two versions in one put, the newer of them
-/// picked by chance: refused before anything is stored.
-fn refuse_collisions(jobs: &[FileJob]) -> Result<()> {
-    let mut seen = std::collections::HashMap::with_capacity(jobs.len());
-    for job in jobs {
-        if let Some(first) = seen.insert(job.name.as_str(), &job.path) {
-            return Err(Error::config(format!(
-                "{} and {} would both be stored as {}; put them under different names",
-                first.display(),
-                job.path.display(),
-                job.name
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn line(r: &PutReceipt) -> String {
