@@ -9,6 +9,8 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod ops;
 pub mod report;
 pub mod store;

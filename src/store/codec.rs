@@ -177,7 +177,8 @@ pub struct Codec {
     keys: Option<Arc<VaultKeys>>,
 }
 
-const CHUNK_PURPOSE: &[u8] = b"ldv chunk v1";
+/// What a chunk's subkey is derived for (HKDF info).
+pub(crate) const CHUNK_PURPOSE: &[u8] = b"ldv chunk v1";
 const MANIFEST_PURPOSE: &[u8] = b"ldv manifest v1";
 
 impl Codec {
@@ -245,7 +246,7 @@ impl Codec {
     }
 
     /// Frames `payload` (already compressed with `code`), sealing it in an encrypted vault.
-    fn seal(&self, code: u8, purpose: &[u8], context: &[u8], payload: &[u8]) -> Bytes {
+    pub(crate) fn seal(&self, code: u8, purpose: &[u8], context: &[u8], payload: &[u8]) -> Bytes {
         let header = self.header(code);
         match &self.keys {
             None => {

@@ -681,7 +681,7 @@ impl Vault {
 
 /// Reads a stored descriptor. One that does not parse, or holds values `init` never writes, is
 /// damage (integrity); a newer format or an algorithm this build lacks is configuration.
-fn parse_descriptor(raw: &[u8], location: &str) -> Result<Descriptor> {
+pub(crate) fn parse_descriptor(raw: &[u8], location: &str) -> Result<Descriptor> {
     #[derive(Deserialize)]
     struct Probe {
         format: u32,
