@@ -169,6 +169,11 @@ pub struct Stack {
     pub metrics: Arc<layer::MetricsBackend>,
     /// The retry layer, for the retry count.
     pub retry: Arc<layer::RetryBackend>,
+    /// Where lock objects go: the same store, retried and counted alike, but written without
+    /// fsync on a local directory. A lock matters only while its process lives (one that
+    /// survives a crash is stale by its pid), so taking or removing one must never wait on the
+    /// disk's writeback: under a heavy writer a directory fsync can take tens of seconds.
+    pub locks: DynBackend,
 }
 
 /// Builds the backend stack for `config`, in the fixed order `metrics(retry(<base>))`: metrics
@@ -183,6 +188,13 @@ pub async fn build(
 ) -> Result<Stack> {
     retry.validate()?;
     let retrier = layer::Retrier::new(retry.clone(), reporter);
+    let volatile = match config {
+        BackendConfig::Local(c) if c.sync => Some(local::LocalBackend::new(&local::LocalConfig {
+            sync: false,
+            ..c.clone()
+        })?),
+        _ => None,
+    };
     let base: DynBackend = match config {
         BackendConfig::Local(c) => Arc::new(local::LocalBackend::new(c)?),
         BackendConfig::Memory => Arc::new(memory::MemoryBackend::new()),
@@ -196,12 +208,20 @@ pub async fn build(
         )?),
         BackendConfig::Gcs(c) => Arc::new(gcs::GcsBackend::new(c, timeouts).await?),
     };
-    let retry = Arc::new(layer::RetryBackend::with(base, retrier));
+    let retry = Arc::new(layer::RetryBackend::with(base, retrier.clone()));
     let metrics = Arc::new(layer::MetricsBackend::new(Arc::clone(&retry) as DynBackend));
+    let locks = match volatile {
+        Some(volatile) => Arc::new(layer::MetricsBackend::sharing(
+            Arc::new(layer::RetryBackend::with(Arc::new(volatile), retrier)),
+            &metrics,
+        )) as DynBackend,
+        None => Arc::clone(&metrics) as DynBackend,
+    };
     Ok(Stack {
         backend: Arc::clone(&metrics) as DynBackend,
         metrics,
         retry,
+        locks,
     })
 }
 

@@ -173,7 +173,7 @@ impl Ctx {
             }
             other => other?,
         };
-        Ok((vault, stack))
+        Ok((vault.with_lock_store(Arc::clone(&stack.locks)), stack))
     }
 
     /// Takes a vault lock of `kind` for `command`, waiting up to `--lock-wait`.
@@ -289,15 +289,33 @@ fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
+/// How long a finished command waits for its lock to be removed before it exits anyway.
+const RELEASE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Runs `work` while `lock` is held, then releases it whatever happened; the work's error wins
-/// over a release error.
+/// over a release error. The work has printed its result by then, so the release is bounded by
+/// [`RELEASE_WITHIN`]: a store that stops answering (retried with backoff) must not keep a
+/// finished command alive. A lock left behind that way is stale once this process is gone.
 pub async fn locked<T>(
     lock: Option<LockGuard>,
     work: impl Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
     let result = work.await;
     let released = match lock {
-        Some(lock) => lock.release().await,
+        Some(lock) => {
+            let key = lock.key();
+            match tokio::time::timeout(RELEASE_WITHIN, lock.release()).await {
+                Ok(released) => released,
+                Err(_) => {
+                    tracing::warn!(
+                        "could not remove the vault lock {} within {} s; it is stale once this process exits (`ldv unlock` removes it)",
+                        key.name(),
+                        RELEASE_WITHIN.as_secs()
+                    );
+                    Ok(())
+                }
+            }
+        }
         None => Ok(()),
     };
     let value = result?;
@@ -441,7 +459,7 @@ pub fn main() -> ExitCode {
     }
     let code = match outcome {
         Err((signal, code)) => {
-            runtime.block_on(ctx.release_held(std::time::Duration::from_secs(2)));
+            runtime.block_on(ctx.release_held(RELEASE_WITHIN));
             eprintln!("ldv: error: interrupted by {signal}");
             code
         }
@@ -449,7 +467,21 @@ pub fn main() -> ExitCode {
         Ok(Err(e)) if is_broken_pipe(&e) => exit::OK,
         Ok(Err(e)) => report_error(&e, json),
     };
-    // Blocking tasks of an interrupted or failed command must not keep the process alive.
-    runtime.shutdown_background();
-    ExitCode::from(code)
+    exit_now(runtime, code)
+}
+
+/// Ends the process once the command's result is out, without tearing the runtime down.
+///
+/// Dropping a runtime wakes every idle thread of its blocking pool and waits for the pool's
+/// lock while each of them takes it in turn to exit. A directory put leaves a hundred or more
+/// such threads; on a loaded machine each needs a turn on a CPU, and that convoy kept finished
+/// commands alive for seconds after they printed their result. Nothing is left to wait for by
+/// then: every write the command needed is durable, its locks are released (within
+/// [`RELEASE_WITHIN`]), and blocking tasks of an interrupted or failed command must not keep the
+/// process alive. `process::exit` flushes stdout and lets the kernel reap the threads.
+fn exit_now(runtime: tokio::runtime::Runtime, code: u8) -> ! {
+    std::mem::forget(runtime);
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let _ = std::io::Write::flush(&mut std::io::stderr());
+    std::process::exit(i32::from(code))
 }

@@ -214,6 +214,11 @@ pub struct LockKey {
 }
 
 impl LockKey {
+    /// The lock object's key.
+    pub fn name(&self) -> &str {
+        &self.key
+    }
+
     /// Deletes the lock object; one already gone is fine.
     pub async fn delete(&self) -> Result<()> {
         match self.backend.delete(&self.key).await {

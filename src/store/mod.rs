@@ -158,6 +158,8 @@ struct Unlocked {
 #[derive(Debug)]
 pub struct Vault {
     backend: DynBackend,
+    /// Where lock objects go (by default `backend`; see [`Vault::with_lock_store`]).
+    locks: DynBackend,
     descriptor: Descriptor,
     codec: Codec,
     unlocked: Option<Unlocked>,
@@ -291,6 +293,7 @@ impl Vault {
             _ => None,
         };
         Self {
+            locks: Arc::clone(&backend),
             backend,
             codec: Codec::new(options.compression, keys),
             descriptor,
@@ -299,6 +302,13 @@ impl Vault {
             known: Mutex::new(HashMap::new()),
             held: Mutex::new(None),
         }
+    }
+
+    /// Takes and removes this vault's locks through `store`: the same store seen without
+    /// per-write fsync ([`crate::backend::Stack::locks`]).
+    pub fn with_lock_store(mut self, store: DynBackend) -> Self {
+        self.locks = store;
+        self
     }
 
     /// The codec of this vault (chunk ids, frames).
@@ -552,7 +562,7 @@ impl Vault {
         command: &str,
         wait: std::time::Duration,
     ) -> Result<locks::LockGuard> {
-        let guard = locks::acquire(&self.backend, kind, command, wait).await?;
+        let guard = locks::acquire(&self.locks, kind, command, wait).await?;
         *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(guard.state());
         Ok(guard)
     }

@@ -108,7 +108,17 @@ impl Env {
     /// directory is `work/`. For tests that need to spawn and signal the process.
     pub fn std_command(&self) -> std::process::Command {
         // `Command::cargo_bin("ldv")` resolves the same executable; a std command can be spawned.
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ldv"));
+        // The load drill (scripts/stress/load.sh) runs every command through a wrapper that
+        // records how long it took to exit after its last output.
+        let ldv = assert_cmd::cargo::cargo_bin("ldv");
+        let mut cmd = match std::env::var_os("LDV_TEST_WRAPPER") {
+            Some(wrapper) => {
+                let mut cmd = std::process::Command::new(wrapper);
+                cmd.arg(ldv);
+                cmd
+            }
+            None => std::process::Command::new(ldv),
+        };
         cmd.current_dir(self.root().join("work"))
             .env("HOME", self.root().join("home"))
             .env("XDG_CONFIG_HOME", self.xdg_config())

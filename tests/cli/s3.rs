@@ -589,6 +589,61 @@ fn put_and_get_survive_resets_slowdowns_and_stalls(server: Server) {
 }
 on_both_servers!(put_and_get_survive_resets_slowdowns_and_stalls);
 
+/// A put whose result is printed exits promptly even when the store never answers the removal
+/// of its lock: the release is bounded, warned about, and the lock left behind is stale by pid
+/// (`ldv unlock` removes it). Pins a finished command hanging after its output.
+fn a_finished_put_exits_when_its_lock_cannot_be_removed(server: Server) {
+    let Some(t) = S3::new(server, "stuck-unlock") else {
+        return;
+    };
+    let proxy = FaultProxy::start(socket_of(&t.endpoint), Faults::none());
+    t.write_config(&t.s3_profile(PROFILE, &proxy.endpoint(), &secret_key(), SMALL_CHUNKS));
+    t.ldv().arg("init").assert().success();
+    // Every DELETE of a lock object is held for far longer than the command may take.
+    proxy.set_faults(
+        Faults::none()
+            .stall(1.0, Duration::from_secs(90))
+            .path_contains("locks/")
+            .method("DELETE"),
+    );
+    let data = random_bytes(91, 100_000);
+    let src = t.write("small.bin", &data);
+    let started = Instant::now();
+    let out = t
+        .ldv()
+        .args(["--json", "put"])
+        .arg(&src)
+        .arg("small.bin")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{}", all_text(&out));
+    assert_eq!(json_of(&out)["sha256"], sha256_hex(&data));
+    assert!(
+        took < Duration::from_secs(45),
+        "the put waited {took:?} on a lock removal the store never answered"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("could not remove the vault lock") && stderr.contains("ldv unlock"),
+        "{stderr}"
+    );
+    assert!(proxy.counts().stalls >= 1, "{:?}", proxy.counts());
+
+    // The lock is still there, stale because its process is gone: unlock removes it.
+    proxy.set_faults(Faults::none());
+    let out = t.ldv().args(["--json", "unlock"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", all_text(&out));
+    assert_eq!(
+        json_of(&out)["removed"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        all_text(&out)
+    );
+}
+
+on_both_servers!(a_finished_put_exits_when_its_lock_cannot_be_removed);
+
 /// How many retries a `-v` run logged on stderr.
 fn retries_logged(out: &Output) -> u64 {
     String::from_utf8_lossy(&out.stderr)

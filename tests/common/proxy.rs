@@ -54,6 +54,8 @@ pub struct Faults {
     pub limit: Option<u64>,
     /// Only requests whose path (with query) contains this string are candidates for faults.
     pub path_contains: Option<String>,
+    /// Only requests with this method (`DELETE`, say) are candidates for faults.
+    pub method: Option<String>,
     /// Seed of the proxy's random choices; `None` takes one from the clock (printed on stderr).
     pub seed: Option<u64>,
 }
@@ -75,6 +77,7 @@ impl Faults {
             flip_byte: 0.0,
             limit: None,
             path_contains: None,
+            method: None,
             seed: None,
         }
     }
@@ -107,6 +110,11 @@ impl Faults {
 
     pub fn path_contains(mut self, s: &str) -> Self {
         self.path_contains = Some(s.to_owned());
+        self
+    }
+
+    pub fn method(mut self, m: &str) -> Self {
+        self.method = Some(m.to_owned());
         self
     }
 
@@ -343,6 +351,11 @@ impl Shared {
         let mut plan = Plan::default();
         if let Some(s) = &faults.path_contains {
             if !req.target.contains(s.as_str()) {
+                return plan;
+            }
+        }
+        if let Some(m) = &faults.method {
+            if !req.method.eq_ignore_ascii_case(m) {
                 return plan;
             }
         }

@@ -56,6 +56,15 @@ impl MetricsBackend {
         }
     }
 
+    /// Wraps `inner`, adding to the counters of `other`: a second path to the same store
+    /// counts as the same store.
+    pub fn sharing(inner: DynBackend, other: &MetricsBackend) -> Self {
+        Self {
+            inner,
+            counters: Arc::clone(&other.counters),
+        }
+    }
+
     /// The counters so far.
     pub fn snapshot(&self) -> BackendMetrics {
         let c = &self.counters;
