@@ -1,7 +1,8 @@
 //! The local-directory backend: one file per key under a root directory. Writes go to a temp file
 //! in the target directory, are fsynced, renamed into place and the directory fsynced, so a crash
 //! leaves the old object or the new one, never a torn file. Keys are validated before they become
-//! paths, so no key can reach outside the root.
+//! paths, and no symbolic link below the root is followed (nor listed), so no key can reach
+//! outside the root.
 
 use std::fmt;
 use std::fs::{self, File};
@@ -98,6 +99,30 @@ impl LocalBackend {
         Ok(self.root.join(key))
     }
 
+    /// Fails when a component of `key`'s path below the root is a symbolic link: a link could
+    /// lead a read or a write out of the vault (or loop), and ldv never makes one. Checked
+    /// before every access; components from the first missing one on cannot be links.
+    fn unlinked(&self, key: &str) -> Result<()> {
+        let mut path = self.root.clone();
+        for segment in key.split('/') {
+            path.push(segment);
+            match fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(Error::new(
+                        ErrorKind::IntegrityCheckFailed,
+                        format!(
+                            "{key}: {} is a symbolic link; ldv does not follow links inside a local vault",
+                            path.display()
+                        ),
+                    ));
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&LocalBackend) -> Result<T> + Send + 'static,
@@ -114,6 +139,7 @@ impl LocalBackend {
     }
 
     fn write_atomic(&self, key: &str, path: &Path, data: &[u8], mode: PutMode) -> Result<()> {
+        self.unlinked(key)?;
         let dir = path
             .parent()
             .expect("a validated key always has a parent under the root");
@@ -238,6 +264,11 @@ impl LocalBackend {
             };
             if file_type.is_dir() {
                 let dir_key = format!("{key}/");
+                // No valid key lies below a directory this deep: directories nested past the key
+                // limit (thousands deep in a damaged vault) are not walked.
+                if dir_key.len() >= super::MAX_KEY_LEN {
+                    continue;
+                }
                 if (dir_key.starts_with(prefix) || prefix.starts_with(&dir_key))
                     && !self.walk(&path, prefix, out)
                 {
@@ -365,7 +396,8 @@ impl Backend for LocalBackend {
     async fn get(&self, key: &str) -> Result<Bytes> {
         let path = self.path(key)?;
         let k = key.to_owned();
-        self.blocking(move |_| {
+        self.blocking(move |b| {
+            b.unlinked(&k)?;
             fs::read(&path)
                 .map(Bytes::from)
                 .map_err(|e| object_err("read", &k, &path, e))
@@ -376,7 +408,8 @@ impl Backend for LocalBackend {
     async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
         let path = self.path(key)?;
         let k = key.to_owned();
-        self.blocking(move |_| {
+        self.blocking(move |b| {
+            b.unlinked(&k)?;
             let read = || -> io::Result<Bytes> {
                 let mut file = File::open(&path)?;
                 let size = file.metadata()?.len();
@@ -394,7 +427,8 @@ impl Backend for LocalBackend {
     async fn head(&self, key: &str) -> Result<ObjectMeta> {
         let path = self.path(key)?;
         let k = key.to_owned();
-        self.blocking(move |_| {
+        self.blocking(move |b| {
+            b.unlinked(&k)?;
             let meta = fs::metadata(&path).map_err(|e| object_err("stat", &k, &path, e))?;
             if !meta.is_file() {
                 return Err(Error::not_found(&k));
@@ -412,6 +446,7 @@ impl Backend for LocalBackend {
         let path = self.path(key)?;
         let k = key.to_owned();
         self.blocking(move |b| {
+            b.unlinked(&k)?;
             fs::remove_file(&path).map_err(|e| object_err("delete", &k, &path, e))?;
             if b.sync {
                 if let Some(dir) = path.parent() {
@@ -443,6 +478,7 @@ impl Backend for LocalBackend {
         let from = from.to_owned();
         let to = to.to_owned();
         self.blocking(move |b| {
+            b.unlinked(&from)?;
             let data = fs::read(&src).map_err(|e| object_err("read", &from, &src, e))?;
             b.write_atomic(&to, &dst, &data, PutMode::Overwrite)
         })

@@ -968,36 +968,34 @@ impl Backend for S3Backend {
         let full = format!("{}{prefix}", self.prefix);
         let strip = self.prefix.len();
         let listed = prefix.to_owned();
-        let pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(full)
-            .into_paginator()
-            .send();
-        futures::stream::unfold(pages, |mut pages| async move {
-            pages.next().await.map(|page| (page, pages))
-        })
-        .map(move |page| match page {
-            Ok(page) => Ok(futures::stream::iter(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| {
-                        let key = o.key()?.get(strip..)?.to_owned();
-                        Some(Ok(ObjectMeta {
-                            key,
-                            size: o.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
-                            modified: o
-                                .last_modified()
-                                .and_then(|t| SystemTime::try_from(*t).ok()),
-                        }))
-                    })
-                    .collect::<Vec<_>>(),
-            )),
-            Err(e) => Err(self.err("list", &listed, e)),
+        // Page by page, each checked (see `Pages`): a store whose listing loops must end in an
+        // error, not in a listing that never ends or one silently cut short.
+        futures::stream::unfold(Pages::default(), move |mut pages| {
+            let (full, listed) = (full.clone(), listed.clone());
+            async move {
+                if pages.done {
+                    return None;
+                }
+                let sent = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(full)
+                    .set_continuation_token(pages.token.clone())
+                    .send()
+                    .await;
+                let page = match sent {
+                    Ok(page) => pages.take(&page, strip, &listed, &self.shown),
+                    Err(e) => Err(self.err("list", &listed, e)),
+                };
+                if page.is_err() {
+                    pages.done = true;
+                }
+                Some((page, pages))
+            }
         })
         .map(|page| match page {
-            Ok(items) => items.boxed(),
+            Ok(items) => futures::stream::iter(items.into_iter().map(Ok)).boxed(),
             Err(e) => futures::stream::once(async { Err(e) }).boxed(),
         })
         .flatten()
@@ -1180,6 +1178,72 @@ fn urlencode(key: &str) -> String {
         }
     }
     out
+}
+
+/// Where a listing is between pages. S3 returns keys in ascending order and a fresh
+/// continuation token with every truncated page; a store that repeats a token or sends keys
+/// that do not ascend past the previous page is looping, and its listing is stopped with an
+/// error (the SDK's paginator would loop forever, or stop silently at a repeated token, which
+/// could hide manifests from gc).
+#[derive(Default)]
+struct Pages {
+    token: Option<String>,
+    seen: std::collections::HashSet<String>,
+    highest: Option<String>,
+    done: bool,
+}
+
+impl Pages {
+    /// The objects of `page` below the store prefix (`strip` bytes), after checking it.
+    fn take(
+        &mut self,
+        page: &aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output,
+        strip: usize,
+        listed: &str,
+        store: &str,
+    ) -> Result<Vec<ObjectMeta>> {
+        let looping = |why: String| {
+            Error::new(
+                ErrorKind::BackendError,
+                format!(
+                    "listing {listed:?} on {store}: {why}; the store's listing does not end, so ldv stopped it"
+                ),
+            )
+        };
+        let floor = self.highest.clone();
+        let mut items = Vec::with_capacity(page.contents().len());
+        for o in page.contents() {
+            let Some(full) = o.key() else { continue };
+            if let Some(floor) = &floor
+                && full <= floor.as_str()
+            {
+                return Err(looping(format!(
+                    "key {full:?} does not ascend past the previous page's last key"
+                )));
+            }
+            if self.highest.as_deref().is_none_or(|h| full > h) {
+                self.highest = Some(full.to_owned());
+            }
+            let Some(key) = full.get(strip..) else {
+                continue;
+            };
+            items.push(ObjectMeta {
+                key: key.to_owned(),
+                size: o.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                modified: o
+                    .last_modified()
+                    .and_then(|t| SystemTime::try_from(*t).ok()),
+            });
+        }
+        match page.next_continuation_token().filter(|t| !t.is_empty()) {
+            None => self.done = true,
+            Some(token) if !self.seen.insert(token.to_owned()) => {
+                return Err(looping(format!("continuation token {token:?} came back")));
+            }
+            Some(token) => self.token = Some(token.to_owned()),
+        }
+        Ok(items)
+    }
 }
 
 #[cfg(test)]

@@ -217,7 +217,8 @@ impl Codec {
         } else {
             0
         };
-        plain_len + HEADER_LEN as u64 + sealed
+        // Saturating: `plain_len` may come from a damaged manifest.
+        plain_len.saturating_add(HEADER_LEN as u64 + sealed)
     }
 
     fn header(&self, compression: u8) -> [u8; HEADER_LEN] {
@@ -474,7 +475,8 @@ pub fn decode(frame: Bytes, what: &str) -> Result<Bytes> {
 
 /// The stored size of a plain, uncompressed frame holding `plain_len` bytes.
 pub fn framed_len(plain_len: u64) -> u64 {
-    plain_len + HEADER_LEN as u64
+    // Saturating: `plain_len` may come from a damaged manifest.
+    plain_len.saturating_add(HEADER_LEN as u64)
 }
 
 #[cfg(test)]
@@ -497,6 +499,22 @@ mod tests {
             let err = decode(Bytes::from(frame), "c").unwrap_err();
             prop_assert_eq!(err.kind(), crate::ErrorKind::IntegrityCheckFailed);
         }
+    }
+
+    /// A chunk size read from a damaged manifest (u64::MAX) used to overflow computing its
+    /// frame's size and panic `verify`.
+    #[test]
+    fn frame_lengths_of_absurd_chunk_sizes_saturate() {
+        assert_eq!(framed_len(u64::MAX), u64::MAX);
+        let sealed = Codec::new(
+            CompressionConfig::NONE,
+            Some(Arc::new(VaultKeys::derive(
+                Cipher::Aes256Gcm,
+                &crate::store::crypto::KeyBytes::new([1; 32]),
+                "t",
+            ))),
+        );
+        assert_eq!(sealed.plain_frame_len(u64::MAX - 3), u64::MAX);
     }
 
     /// Every single-bit flip of the header of frames of several lengths, the empty one included

@@ -330,11 +330,15 @@ pub const KDF_T: u32 = 3;
 pub const KDF_M_KIB: u32 = 64 * 1024;
 /// Argon2id lanes for new slots.
 pub const KDF_P: u32 = 4;
-/// The most memory a descriptor may ask the KDF for (1 GiB), so a hostile descriptor cannot
-/// exhaust memory; also the bounds on passes and lanes.
-pub const KDF_MAX_M_KIB: u32 = 1024 * 1024;
-const KDF_MAX_T: u32 = 16;
+/// The most memory a descriptor may ask the KDF for (128 MiB, twice what ldv writes), so a
+/// hostile descriptor cannot exhaust memory; also the bounds on passes and lanes (the passes
+/// bound the time: at most 8 passes over 128 MiB, about 5 times the default work).
+pub const KDF_MAX_M_KIB: u32 = 128 * 1024;
+const KDF_MAX_T: u32 = 8;
 const KDF_MAX_P: u32 = 16;
+/// The most key slots a vault descriptor may hold: opening tries each passphrase slot's KDF in
+/// turn, so their number bounds the time a wrong (or hostile) descriptor can cost.
+pub const MAX_SLOTS: usize = 32;
 
 impl KdfParams {
     /// Fresh parameters with a random salt.
@@ -350,23 +354,30 @@ impl KdfParams {
         }
     }
 
-    /// Stretches `passphrase` into a wrapping key; parameters read from storage are checked
-    /// against fixed bounds first.
-    pub fn derive(&self, passphrase: &[u8], slot: &str) -> Result<KeyBytes> {
-        let bad = |why: String| Error::config(format!("key slot {slot}: {why}"));
+    /// Checks the algorithm and the parameters against fixed bounds (t 1..=8, m 8 KiB..=128 MiB,
+    /// p 1..=16), before any work: the reason when they are out.
+    pub fn check_bounds(&self) -> std::result::Result<(), String> {
         if self.algorithm != "argon2id" {
-            return Err(bad(format!("unknown KDF {:?}", self.algorithm)));
+            return Err(format!("unknown KDF {:?}", self.algorithm));
         }
         if !(1..=KDF_MAX_T).contains(&self.t_cost)
             || !(8..=KDF_MAX_M_KIB).contains(&self.m_cost_kib)
             || !(1..=KDF_MAX_P).contains(&self.p_cost)
             || self.m_cost_kib < 8 * self.p_cost
         {
-            return Err(bad(format!(
-                "KDF parameters t={} m={} KiB p={} are outside the accepted bounds (t 1..={KDF_MAX_T}, m 8 KiB..=1 GiB, p 1..={KDF_MAX_P})",
+            return Err(format!(
+                "KDF parameters t={} m={} KiB p={} are outside the accepted bounds (t 1..={KDF_MAX_T}, m 8 KiB..=128 MiB, p 1..={KDF_MAX_P})",
                 self.t_cost, self.m_cost_kib, self.p_cost
-            )));
+            ));
         }
+        Ok(())
+    }
+
+    /// Stretches `passphrase` into a wrapping key; parameters read from storage are checked
+    /// against fixed bounds first.
+    pub fn derive(&self, passphrase: &[u8], slot: &str) -> Result<KeyBytes> {
+        let bad = |why: String| Error::config(format!("key slot {slot}: {why}"));
+        self.check_bounds().map_err(bad)?;
         let salt = B64
             .decode(&self.salt)
             .ok()

@@ -65,6 +65,10 @@ impl LockInfo {
         if now.duration_since(self.refreshed).unwrap_or_default() > STALE_AFTER {
             return Some("not refreshed for 30 minutes");
         }
+        // No clock is that far ahead of ours: such a time was written to hold the vault forever.
+        if self.refreshed.duration_since(now).unwrap_or_default() > STALE_AFTER {
+            return Some("its refresh time is more than 30 minutes in the future");
+        }
         if self.host == this_host() {
             match (process_start(self.pid), self.process_start) {
                 (None, _) => return Some("its process is gone"),
@@ -242,6 +246,15 @@ fn new_lock_id() -> String {
     )
 }
 
+/// A lock object is a few hundred bytes; reading stops past this, so a huge object under
+/// `locks/` costs no memory (it is unreadable, like any other garbage there).
+const MAX_LOCK_LEN: u64 = 64 * 1024;
+
+/// The first [`MAX_LOCK_LEN`] + 1 bytes of the lock object at `key`: too many to parse as a lock.
+async fn read_lock(backend: &DynBackend, key: &str) -> Result<Bytes> {
+    backend.get_range(key, 0..MAX_LOCK_LEN + 1).await
+}
+
 /// Every lock in the vault with its key; unreadable lock objects are skipped.
 pub async fn list(backend: &DynBackend) -> Result<Vec<(String, LockInfo)>> {
     let keys: Vec<String> = backend
@@ -251,7 +264,7 @@ pub async fn list(backend: &DynBackend) -> Result<Vec<(String, LockInfo)>> {
         .await?;
     let mut out = Vec::with_capacity(keys.len());
     for key in keys {
-        match backend.get(&key).await {
+        match read_lock(backend, &key).await {
             Ok(raw) => match serde_json::from_slice::<LockInfo>(&raw) {
                 Ok(info) => out.push((key, info)),
                 Err(e) => tracing::warn!("ignoring unreadable lock {key}: {e}"),
@@ -394,7 +407,7 @@ pub async fn remove(backend: &DynBackend, all: bool) -> Result<Vec<LockInfo>> {
     let metas: Vec<crate::backend::ObjectMeta> = backend.list(LOCKS_PREFIX).try_collect().await?;
     let mut removed = Vec::new();
     for meta in metas {
-        let info = match backend.get(&meta.key).await {
+        let info = match read_lock(backend, &meta.key).await {
             Ok(raw) => serde_json::from_slice::<LockInfo>(&raw).ok(),
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
@@ -546,6 +559,29 @@ mod tests {
             ..mine
         };
         assert_eq!(legacy.stale_reason(SystemTime::now()), None);
+    }
+
+    /// A lock claiming a refresh far in the future (a live pid, another host) used to hold the
+    /// vault until that date; past the stale limit ahead of this clock it is stale.
+    #[test]
+    fn a_lock_refreshed_far_in_the_future_is_stale() {
+        let now = SystemTime::now();
+        let far = LockInfo {
+            id: "f".into(),
+            kind: LockKind::Exclusive,
+            host: "elsewhere".into(),
+            pid: 1,
+            command: "gc".into(),
+            since: now,
+            refreshed: now + Duration::from_secs(365 * 24 * 3600),
+            process_start: None,
+        };
+        assert!(far.stale_reason(now).is_some());
+        let skewed = LockInfo {
+            refreshed: now + Duration::from_secs(60),
+            ..far
+        };
+        assert_eq!(skewed.stale_reason(now), None);
     }
 
     #[test]

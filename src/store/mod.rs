@@ -182,7 +182,7 @@ impl Vault {
     /// with `NotFound` when it holds none, and with a clear error when the vault's encryption
     /// and the options disagree or the key opens none of its slots.
     pub async fn open_with(backend: DynBackend, options: &VaultOptions) -> Result<Self> {
-        let raw = backend.get(DESCRIPTOR_KEY).await.map_err(|e| {
+        let raw = read_descriptor(&backend).await.map_err(|e| {
             if e.kind() == ErrorKind::NotFound {
                 Error::new(
                     ErrorKind::NotFound,
@@ -338,6 +338,12 @@ impl Vault {
             .encryption
             .as_mut()
             .ok_or_else(|| not_encrypted(&location))?;
+        if header.slots.len() >= crypto::MAX_SLOTS {
+            return Err(Error::config(format!(
+                "the vault at {location} has {} key slots, the most ldv opens; remove one first",
+                header.slots.len()
+            )));
+        }
         header.slots.push(slot.clone());
         self.backend
             .put(
@@ -348,7 +354,7 @@ impl Vault {
             .await?;
         self.descriptor = descriptor;
         // Reopen through the new slot alone before anyone relies on it.
-        let raw = self.backend.get(DESCRIPTOR_KEY).await?;
+        let raw = read_descriptor(&self.backend).await?;
         let stored = parse_descriptor(&raw, &location)?;
         let reread = stored
             .encryption
@@ -381,7 +387,7 @@ impl Vault {
     /// lock, and writing back the old copy would silently drop that change.
     async fn stored_descriptor(&self) -> Result<Descriptor> {
         let location = self.backend.to_string();
-        let raw = self.backend.get(DESCRIPTOR_KEY).await?;
+        let raw = read_descriptor(&self.backend).await?;
         let stored = parse_descriptor(&raw, &location)?;
         if stored.vault_id != self.descriptor.vault_id {
             return Err(Error::new(
@@ -523,13 +529,35 @@ impl Vault {
 
     /// Reads chunk `id`, checks its frame, length and id, and returns its plaintext.
     pub async fn get_chunk(&self, id: ChunkId, size: u64) -> Result<Bytes> {
-        let frame = self.backend.get(&id.key()).await.map_err(|e| {
-            if e.kind() == ErrorKind::NotFound {
-                Error::integrity(format!("chunk {id}"), "missing from the vault")
-            } else {
-                e
-            }
-        })?;
+        // A frame is never larger than the chunk's uncompressed frame (compression is stored
+        // only when it shrinks): read no more than that, plus slack, so an object that grew
+        // (a damaged or hostile store) is refused without being held.
+        let most = self
+            .codec
+            .plain_frame_len(size.min(codec::MAX_DECODED))
+            .saturating_add(FRAME_SLACK);
+        let frame = self
+            .backend
+            .get_range(&id.key(), 0..most.saturating_add(1))
+            .await
+            .map_err(|e| {
+                if e.kind() == ErrorKind::NotFound {
+                    Error::integrity(format!("chunk {id}"), "missing from the vault")
+                } else {
+                    e
+                }
+            })?;
+        if frame.len() as u64 > most {
+            self.counters
+                .integrity_checks_failed
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(Error::integrity(
+                format!("chunk {id}"),
+                format!(
+                    "its stored object is larger than any frame of the {size}-byte chunk the manifest records"
+                ),
+            ));
+        }
         self.counters
             .chunks_downloaded
             .fetch_add(1, Ordering::Relaxed);
@@ -689,6 +717,29 @@ impl Vault {
     }
 }
 
+/// Bytes a chunk's stored object may exceed its uncompressed frame by before it is refused.
+const FRAME_SLACK: u64 = 4096;
+
+/// The largest descriptor read (1 MiB; one with the most key slots is a few KiB): a larger
+/// object at `ldv-vault.json` is damage, refused without being read whole.
+pub const MAX_DESCRIPTOR_LEN: u64 = 1 << 20;
+
+/// Reads the stored descriptor, at most [`MAX_DESCRIPTOR_LEN`] bytes of it.
+async fn read_descriptor(backend: &DynBackend) -> Result<Bytes> {
+    let raw = backend
+        .get_range(DESCRIPTOR_KEY, 0..MAX_DESCRIPTOR_LEN + 1)
+        .await?;
+    if raw.len() as u64 > MAX_DESCRIPTOR_LEN {
+        return Err(Error::new(
+            ErrorKind::IntegrityCheckFailed,
+            format!(
+                "vault descriptor {backend}/{DESCRIPTOR_KEY} is damaged: it is larger than {MAX_DESCRIPTOR_LEN} bytes"
+            ),
+        ));
+    }
+    Ok(raw)
+}
+
 /// Reads a stored descriptor. One that does not parse, or holds values `init` never writes, is
 /// damage (integrity); a newer format or an algorithm this build lacks is configuration.
 pub(crate) fn parse_descriptor(raw: &[u8], location: &str) -> Result<Descriptor> {
@@ -723,6 +774,29 @@ pub(crate) fn parse_descriptor(raw: &[u8], location: &str) -> Result<Descriptor>
             "vault at {location} makes chunk ids with {:?}, which this ldv does not support",
             header.chunk_id
         )));
+    }
+    if let Some(header) = &d.encryption {
+        let damaged = |why: String| {
+            Error::new(
+                ErrorKind::IntegrityCheckFailed,
+                format!("vault descriptor {location}/{DESCRIPTOR_KEY} is damaged: {why}"),
+            )
+        };
+        if header.slots.len() > crypto::MAX_SLOTS {
+            return Err(damaged(format!(
+                "it lists {} key slots, more than the {} ldv opens",
+                header.slots.len(),
+                crypto::MAX_SLOTS
+            )));
+        }
+        // Checked before any slot is tried: a slot asking for terabytes or billions of passes
+        // must not cost anything.
+        for slot in &header.slots {
+            if let crypto::SlotKind::Passphrase { kdf } = &slot.kind {
+                kdf.check_bounds()
+                    .map_err(|why| damaged(format!("key slot {}: {why}", slot.id)))?;
+            }
+        }
     }
     d.chunker.validate().map_err(|e| {
         Error::new(

@@ -555,3 +555,148 @@ pub fn assert_unreachable(
         assert!(line.contains("refused"), "{args:?}: {line}");
     }
 }
+
+/// What [`run_bounded`] saw of one run of a command.
+pub struct Bounded {
+    /// How the process ended.
+    pub status: std::process::ExitStatus,
+    /// Everything it wrote to stdout.
+    pub stdout: Vec<u8>,
+    /// Everything it wrote to stderr.
+    pub stderr: Vec<u8>,
+    /// Its peak resident set size in KiB (`ru_maxrss` from `wait4`).
+    pub max_rss_kib: u64,
+    /// Wall time from spawn to exit.
+    pub elapsed: Duration,
+}
+
+/// The environment variable that turns [`rss_probe`] on: the command to run, as JSON.
+const PROBE_SPEC: &str = "LDV_TEST_RSS_PROBE_SPEC";
+
+/// Runs `cmd` (stdin empty, stdout and stderr captured) and reports its exit, output, peak RSS
+/// and wall time; a run still going after `limit` is killed and the test fails, showing what
+/// it had printed.
+///
+/// The peak comes from `wait4`, but not of a child of this process: a child's `ru_maxrss`
+/// includes the peak of the memory it started from before its exec, which for a child of this
+/// test process is this process's own peak (hundreds of MiB after a test that built a big
+/// manifest). So this test binary is started again as a small middleman ([`rss_probe`]) that
+/// spawns the command, waits for it with `wait4` and reports.
+pub fn run_bounded(cmd: std::process::Command, limit: Duration) -> Bounded {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().expect("temp dir for a bounded run");
+    let (out_path, err_path, result_path) = (
+        dir.path().join("stdout"),
+        dir.path().join("stderr"),
+        dir.path().join("result"),
+    );
+    let text = |s: &std::ffi::OsStr| s.to_str().expect("UTF-8 command").to_owned();
+    let spec = serde_json::json!({
+        "program": text(cmd.get_program()),
+        "args": cmd.get_args().map(text).collect::<Vec<_>>(),
+        "dir": cmd.get_current_dir().map(|d| text(d.as_os_str())),
+        "envs": cmd.get_envs().map(|(k, v)| (text(k), v.map(text))).collect::<Vec<_>>(),
+        "stdout": out_path, "stderr": err_path, "result": result_path,
+    });
+    let mut probe = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    probe
+        .args([
+            "--exact",
+            "common::rss_probe",
+            "--ignored",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env(PROBE_SPEC, spec.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Its own group, so a kill reaches the command too.
+        .process_group(0);
+    let started = Instant::now();
+    let mut middleman = probe.spawn().expect("spawn the test binary as a middleman");
+    let pid = libc::pid_t::try_from(middleman.id()).expect("a pid fits pid_t");
+    let mut killed = false;
+    while middleman
+        .try_wait()
+        .expect("wait for the middleman")
+        .is_none()
+    {
+        if started.elapsed() > limit {
+            // SAFETY: signalling the process group this function created.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            middleman.wait().expect("reap the middleman");
+            killed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let read = |p: &Path| std::fs::read(p).unwrap_or_default();
+    let (stdout, stderr) = (read(&out_path), read(&err_path));
+    assert!(
+        !killed,
+        "still running after {limit:?}, killed; stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&stdout[..stdout.len().min(4096)]),
+        String::from_utf8_lossy(&stderr[..stderr.len().min(4096)])
+    );
+    let result = String::from_utf8(read(&result_path)).expect("probe result");
+    let fields: Vec<u64> = result
+        .split_whitespace()
+        .map(|f| f.parse().expect("probe result numbers"))
+        .collect();
+    assert_eq!(fields.len(), 3, "the middleman reported {result:?}");
+    Bounded {
+        status: std::process::ExitStatus::from_raw(i32::try_from(fields[0]).expect("wait status")),
+        stdout,
+        stderr,
+        max_rss_kib: fields[1],
+        elapsed: Duration::from_micros(fields[2]),
+    }
+}
+
+/// The middleman of [`run_bounded`]: when `$LDV_TEST_RSS_PROBE_SPEC` names a command, runs it
+/// with its output in the named files and writes its wait status, peak RSS (KiB) and wall time
+/// (µs); without the variable it does nothing.
+#[test]
+#[ignore = "run_bounded's middleman; does nothing on its own"]
+fn rss_probe() {
+    let Ok(spec) = std::env::var(PROBE_SPEC) else {
+        return;
+    };
+    let spec: Value = serde_json::from_str(&spec).unwrap();
+    let s = |v: &Value| v.as_str().unwrap().to_owned();
+    let mut cmd = std::process::Command::new(s(&spec["program"]));
+    cmd.args(spec["args"].as_array().unwrap().iter().map(s));
+    if let Some(dir) = spec["dir"].as_str() {
+        cmd.current_dir(dir);
+    }
+    cmd.env_remove(PROBE_SPEC);
+    for kv in spec["envs"].as_array().unwrap() {
+        match kv[1].as_str() {
+            Some(v) => cmd.env(s(&kv[0]), v),
+            None => cmd.env_remove(s(&kv[0])),
+        };
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(s(&spec["stdout"])).unwrap())
+        .stderr(std::fs::File::create(s(&spec["stderr"])).unwrap());
+    let started = Instant::now();
+    // Reaped by the wait4 below, which `Child::wait` cannot do: it gives no rusage.
+    #[allow(clippy::zombie_processes)]
+    let child = cmd.spawn().expect("spawn the command");
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is this process's unreaped child; `status` and `usage` outlive the call.
+    let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(got, pid, "wait4: {}", std::io::Error::last_os_error());
+    let elapsed = started.elapsed().as_micros();
+    std::fs::write(
+        s(&spec["result"]),
+        format!("{} {} {elapsed}", status as u32, usage.ru_maxrss),
+    )
+    .unwrap();
+}

@@ -11,6 +11,7 @@ mod common;
 mod edges;
 mod encryption;
 mod gcs;
+mod hostile;
 mod integrity;
 mod lifecycle;
 mod ls_stat_rm;
