@@ -23,11 +23,13 @@ pub const BATCH: usize = 1000;
 /// process may be writing them right now (a lock file, say).
 pub const MIN_LEFTOVER_AGE: Duration = Duration::from_secs(60);
 
-/// The chunks every manifest references, and which manifests have been read.
+/// The chunks every manifest references, and which manifests have been read. Only chunk ids
+/// are kept (no chunk list, no name per chunk), each manifest read on its own, so marking a
+/// vault costs its distinct chunks and its version list, not its manifests.
 #[derive(Debug, Default)]
 struct Marks {
-    /// Each referenced chunk and one version that needs it (for messages).
-    referenced: HashMap<ChunkId, String>,
+    /// Each referenced chunk.
+    referenced: HashSet<ChunkId>,
     /// Manifest keys already read; manifests are immutable, so each is read once.
     seen: HashSet<(String, String)>,
 }
@@ -41,15 +43,16 @@ impl Marks {
             .into_iter()
             .filter(|v| !self.seen.contains(v))
             .collect();
-        let manifests = vault.read_manifests(&fresh, parallel).await;
-        for ((name, version), m) in fresh.iter().zip(manifests) {
-            match m {
-                Ok(m) => {
-                    let label = format!("{name}@{version}");
-                    for c in &m.chunks {
-                        self.referenced.entry(c.id).or_insert_with(|| label.clone());
-                    }
-                }
+        let count = fresh.len();
+        let mut manifests = futures::stream::iter(fresh)
+            .map(|(name, version)| async move {
+                let ids = vault.read_manifest(&name, &version, HashSet::new()).await;
+                (name, version, ids)
+            })
+            .buffered(crate::ops::fanout(parallel));
+        while let Some((name, version, ids)) = manifests.next().await {
+            match ids {
+                Ok((_, ids)) => self.referenced.extend(ids),
                 // Removed since it was listed: it references nothing any more.
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => {
@@ -61,9 +64,40 @@ impl Marks {
                     ));
                 }
             }
-            self.seen.insert((name.clone(), version.clone()));
+            self.seen.insert((name, version));
         }
-        Ok(fresh.len())
+        Ok(count)
+    }
+
+    /// One version that needs each of `ids`, for naming missing chunks: another pass over the
+    /// manifests, made only when gc is about to refuse.
+    async fn needed_by(
+        &self,
+        vault: &Vault,
+        ids: &[ChunkId],
+        parallel: usize,
+    ) -> HashMap<ChunkId, String> {
+        let mut versions: Vec<&(String, String)> = self.seen.iter().collect();
+        versions.sort();
+        let wanted: HashSet<ChunkId> = ids.iter().copied().collect();
+        let mut by = HashMap::new();
+        let mut manifests = futures::stream::iter(versions)
+            .map(|(name, version)| async move {
+                let ids = vault.read_manifest(name, version, HashSet::new()).await;
+                (name, version, ids)
+            })
+            .buffered(crate::ops::fanout(parallel));
+        while let Some((name, version, ids)) = manifests.next().await {
+            for id in ids.map(|(_, ids)| ids).unwrap_or_default() {
+                if wanted.contains(&id) {
+                    by.entry(id).or_insert_with(|| format!("{name}@{version}"));
+                }
+            }
+            if by.len() == wanted.len() {
+                break;
+            }
+        }
+        by
     }
 }
 
@@ -119,17 +153,25 @@ pub async fn plan(vault: &Vault, grace: Duration, parallel: usize) -> Result<GcP
     marks.update(vault, parallel).await?;
     let stored = vault.list_chunks().await?;
     let present: HashSet<ChunkId> = stored.iter().map(|(id, _)| *id).collect();
-    let mut missing: Vec<(&ChunkId, &String)> = marks
+    let mut missing: Vec<ChunkId> = marks
         .referenced
         .iter()
-        .filter(|(id, _)| !present.contains(id))
+        .filter(|id| !present.contains(id))
+        .copied()
         .collect();
+    drop(present);
     if !missing.is_empty() {
         missing.sort();
+        let by = marks
+            .needed_by(vault, &missing[..missing.len().min(5)], parallel)
+            .await;
         let named: Vec<String> = missing
             .iter()
             .take(5)
-            .map(|(id, by)| format!("{id} (needed by {by})"))
+            .map(|id| match by.get(id) {
+                Some(by) => format!("{id} (needed by {by})"),
+                None => id.to_string(),
+            })
             .collect();
         return Err(Error::new(
             ErrorKind::IntegrityCheckFailed,
@@ -147,7 +189,7 @@ pub async fn plan(vault: &Vault, grace: Duration, parallel: usize) -> Result<GcP
     let mut bytes_total = 0;
     for (id, meta) in &stored {
         bytes_total += meta.size;
-        if marks.referenced.contains_key(id) {
+        if marks.referenced.contains(id) {
             continue;
         }
         // A chunk with no known age is treated as young: it is never deleted on a guess.
@@ -196,7 +238,7 @@ pub async fn execute(
         plan.marks.update(vault, parallel).await?;
         let doomed: Vec<(ChunkId, u64)> = batch
             .iter()
-            .filter(|(id, _)| !plan.marks.referenced.contains_key(id))
+            .filter(|(id, _)| !plan.marks.referenced.contains(id))
             .copied()
             .collect();
         kept_now_referenced += (batch.len() - doomed.len()) as u64;

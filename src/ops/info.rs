@@ -91,12 +91,13 @@ pub async fn ls(
             .map(|mut e| {
                 let vault = Arc::clone(vault);
                 async move {
-                    match vault.manifest(&e.name, &e.version).await {
-                        Ok(m) => {
+                    // The head and a count are all a listing shows: no chunk list is kept.
+                    match vault.read_manifest(&e.name, &e.version, ()).await {
+                        Ok((m, ())) => {
                             e.size = Some(m.size);
                             e.created_at = Some(m.created_at);
                             e.sha256 = Some(m.sha256);
-                            e.chunks = Some(m.chunks.len() as u64);
+                            e.chunks = Some(m.chunk_count);
                         }
                         Err(err) if err.kind() == crate::ErrorKind::IntegrityCheckFailed => {
                             e.damaged = Some(err.to_string());

@@ -6,7 +6,8 @@
 //! versions that need it. A chunk that fails and then reads back clean on a retry is a transient
 //! error, not damage; one that cannot be read at all is "could not check", never damage.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use crate::report::Reporter;
 use crate::store::Vault;
 use crate::store::codec;
 use crate::store::layout::{ChunkId, ObjectRef};
-use crate::store::manifest::Manifest;
+use crate::store::manifest::{ChunkRef, ChunkSink, Manifest, ManifestHead};
 
 /// Reads a chunk up to this many times before judging it.
 const ATTEMPTS: u32 = 3;
@@ -218,27 +219,128 @@ async fn read_chunk(vault: &Vault, id: ChunkId, size: u64) -> Outcome {
 
 /// Whether a version's whole-content digest follows from its manifest and sound chunks alone:
 /// empty content, or in a plain vault a single chunk, whose id is the SHA-256 of the content.
-fn content_digest_is_known(m: &Manifest, plain_ids: bool) -> bool {
-    m.chunks.is_empty() || (plain_ids && m.chunks.len() == 1)
+fn content_digest_is_known(chunks: u64, plain_ids: bool) -> bool {
+    chunks == 0 || (plain_ids && chunks == 1)
 }
 
-/// For a version [`content_digest_is_known`] holds for: whether its digest is the right one.
-fn known_digest_matches(m: &Manifest) -> bool {
-    match m.chunks.first() {
-        Some(c) => c.id.to_hex() == m.sha256,
-        None => hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"")) == m.sha256,
+/// For a version [`content_digest_is_known`] holds for (`first` is its chunk, if it has one):
+/// whether its digest is the right one.
+fn known_digest_matches(first: Option<ChunkId>, sha256: &str) -> bool {
+    match first {
+        Some(id) => id.to_hex() == sha256,
+        None => hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"")) == sha256,
     }
 }
 
-fn wrong_content(m: &Manifest) -> Problem {
+fn wrong_content(label: String, sha256: &str) -> Problem {
     Problem {
         kind: ProblemKind::WrongContent,
         chunk: None,
-        versions: vec![format!("{}@{}", m.name, m.version)],
-        detail: format!(
-            "the content does not hash to the manifest's SHA-256 {}",
-            m.sha256
-        ),
+        versions: vec![label],
+        detail: format!("the content does not hash to the manifest's SHA-256 {sha256}"),
+    }
+}
+
+/// A full read keeps the chunk list of a version it will stream, to save reading its manifest
+/// twice, while the list has at most this many chunks...
+const KEEP_CHUNKS: usize = 4096;
+/// ...and while the lists kept hold at most about this many bytes between them; the others are
+/// read again when their turn comes, so memory does not grow with the vault.
+const KEEP_BYTES: usize = 32 * 1024 * 1024;
+
+/// What verify keeps of one manifest while reading it: each chunk it references once, with the
+/// stored size it recorded (and any other stored size it recorded for the same chunk), its
+/// first chunk, and its chunk list while that is short and wanted.
+struct Uses {
+    distinct: HashMap<ChunkId, (u64, u64)>,
+    more_stored: BTreeSet<(ChunkId, u64)>,
+    first: Option<ChunkId>,
+    kept: Option<Vec<ChunkRef>>,
+}
+
+impl Uses {
+    fn new(keep: bool) -> Self {
+        Self {
+            distinct: HashMap::new(),
+            more_stored: BTreeSet::new(),
+            first: None,
+            kept: keep.then(Vec::new),
+        }
+    }
+}
+
+impl ChunkSink for Uses {
+    fn chunk(&mut self, c: ChunkRef) {
+        // Manifests written before stored sizes were recorded hold plain frames.
+        let stored = c.stored.unwrap_or_else(|| codec::framed_len(c.size));
+        self.first.get_or_insert(c.id);
+        match self.distinct.entry(c.id) {
+            Entry::Vacant(v) => {
+                v.insert((c.size, stored));
+            }
+            Entry::Occupied(o) => {
+                if o.get().1 != stored {
+                    self.more_stored.insert((c.id, stored));
+                }
+            }
+        }
+        if let Some(kept) = &mut self.kept {
+            if kept.len() < KEEP_CHUNKS {
+                kept.push(c);
+            } else {
+                self.kept = None;
+            }
+        }
+    }
+}
+
+/// The chunks of `wanted` a manifest references (for naming the versions a damaged chunk affects).
+struct Hits {
+    wanted: Arc<HashSet<ChunkId>>,
+    found: BTreeSet<ChunkId>,
+}
+
+impl ChunkSink for Hits {
+    fn chunk(&mut self, c: ChunkRef) {
+        if self.wanted.contains(&c.id) {
+            self.found.insert(c.id);
+        }
+    }
+}
+
+/// A chunk some checked version references: its size, one stored size a version recorded, and
+/// whether a full read streams a version that holds it.
+struct Ref {
+    size: u64,
+    stored: u64,
+    streamed: bool,
+}
+
+/// A version a full read streams: its manifest, kept from stage 1 or read again.
+enum Streamed {
+    Kept(Manifest),
+    Reread(usize),
+}
+
+/// Sorts a failed manifest read into damage, "could not check", or nothing (removed since it
+/// was listed: nothing left to check).
+fn manifest_failed(
+    label: String,
+    e: Error,
+    problems: &mut Vec<Problem>,
+    could_not_check: &mut Vec<String>,
+) {
+    match e.kind() {
+        ErrorKind::NotFound => {}
+        ErrorKind::IntegrityCheckFailed
+        | ErrorKind::SerializationError
+        | ErrorKind::ConfigurationError => problems.push(Problem {
+            kind: ProblemKind::UnreadableManifest,
+            chunk: None,
+            versions: vec![label],
+            detail: e.to_string(),
+        }),
+        _ => could_not_check.push(format!("manifest {label}: {e}")),
     }
 }
 
@@ -253,7 +355,6 @@ enum Verdict {
 /// Judges the chunks of streamed versions, each chunk once per run, recording what it finds.
 struct Judge<'a> {
     vault: &'a Arc<Vault>,
-    referenced: &'a BTreeMap<ChunkId, (u64, Vec<String>, BTreeSet<u64>)>,
     verdicts: HashMap<ChunkId, Verdict>,
     problems: &'a mut Vec<Problem>,
     could_not_check: &'a mut Vec<String>,
@@ -285,11 +386,8 @@ impl Judge<'_> {
                             self.problems.push(Problem {
                                 kind: ProblemKind::CorruptChunk,
                                 chunk: Some(c.id.to_hex()),
-                                versions: self
-                                    .referenced
-                                    .get(&c.id)
-                                    .map(|r| r.1.clone())
-                                    .unwrap_or_default(),
+                                // Named once every problem is known, by one more pass.
+                                versions: Vec::new(),
                                 detail,
                             });
                             Verdict::Damaged
@@ -359,112 +457,135 @@ pub async fn verify(
     let selected = select(vault, refs).await?;
     let mut problems = Vec::new();
     let mut could_not_check = Vec::new();
+    let plain_ids = vault.codec().cipher().is_none();
 
-    // Stage 1: manifests parse. `referenced` maps each chunk to its size, the versions using it
-    // and the stored sizes they recorded.
-    let mut referenced: BTreeMap<ChunkId, (u64, Vec<String>, BTreeSet<u64>)> = BTreeMap::new();
-    let mut manifests = Vec::new();
-    let mut versions = 0u64;
-    let mut names = std::collections::BTreeSet::new();
-    for ((name, version), m) in selected
-        .iter()
-        .zip(vault.read_manifests(&selected, parallel).await)
-    {
-        let label = format!("{name}@{version}");
-        match m {
-            Ok(m) => {
-                versions += 1;
-                names.insert(name.clone());
-                for c in &m.chunks {
-                    let entry = referenced
-                        .entry(c.id)
-                        .or_insert_with(|| (c.size, Vec::new(), BTreeSet::new()));
-                    if entry.1.last() != Some(&label) {
-                        entry.1.push(label.clone());
-                    }
-                    // Manifests written before stored sizes were recorded hold plain frames.
-                    entry
-                        .2
-                        .insert(c.stored.unwrap_or_else(|| codec::framed_len(c.size)));
+    // Stage 1: manifests parse. Each is read on its own and only what later stages need is kept
+    // (`referenced`: each chunk once, with its size and recorded stored sizes), never every
+    // manifest or chunk list at once. A full read checks whole contents: versions whose digest
+    // follows from the manifest are checked here; the others are streamed in stage 4, which
+    // checks their chunks on the way, so stage 3 does not read those too.
+    let mut referenced: HashMap<ChunkId, Ref> = HashMap::new();
+    // Stored sizes recorded for a chunk beyond the one in `referenced` (rare: racing writers).
+    let mut more_stored: HashMap<ChunkId, BTreeSet<u64>> = HashMap::new();
+    let mut streamed = Vec::new();
+    let (mut kept_bytes, mut streamed_bytes) = (0usize, 0u64);
+    let (mut versions, mut names, mut versions_hashed) = (0u64, 0u64, 0u64);
+    let mut last_name: Option<&str> = None;
+    let keep = read == ReadData::All;
+    let mut manifests = futures::stream::iter(selected.iter().enumerate())
+        .map(|(i, (name, version))| async move {
+            (i, vault.read_manifest(name, version, Uses::new(keep)).await)
+        })
+        .buffered(crate::ops::fanout(parallel));
+    while let Some((i, read_back)) = manifests.next().await {
+        let (name, version) = &selected[i];
+        let label = || format!("{name}@{version}");
+        let (head, uses): (ManifestHead, Uses) = match read_back {
+            Ok(read_back) => read_back,
+            Err(e) => {
+                manifest_failed(label(), e, &mut problems, &mut could_not_check);
+                continue;
+            }
+        };
+        versions += 1;
+        // `selected` is sorted: the versions of a name are neighbours.
+        if last_name != Some(name.as_str()) {
+            names += 1;
+            last_name = Some(name);
+        }
+        let streams =
+            read == ReadData::All && !content_digest_is_known(head.chunk_count, plain_ids);
+        if read == ReadData::All && !streams {
+            versions_hashed += 1;
+            if !known_digest_matches(uses.first, &head.sha256) {
+                problems.push(wrong_content(label(), &head.sha256));
+            }
+        }
+        for (id, (size, stored)) in uses.distinct {
+            match referenced.entry(id) {
+                Entry::Vacant(v) => {
+                    v.insert(Ref {
+                        size,
+                        stored,
+                        streamed: streams,
+                    });
                 }
-                manifests.push(m);
+                Entry::Occupied(mut o) => {
+                    let r = o.get_mut();
+                    r.streamed |= streams;
+                    if r.stored != stored {
+                        more_stored.entry(id).or_default().insert(stored);
+                    }
+                }
             }
-            // Removed since it was listed: nothing left to check.
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::IntegrityCheckFailed
-                        | ErrorKind::SerializationError
-                        | ErrorKind::ConfigurationError
-                ) =>
-            {
-                problems.push(Problem {
-                    kind: ProblemKind::UnreadableManifest,
-                    chunk: None,
-                    versions: vec![label],
-                    detail: e.to_string(),
-                });
+        }
+        for (id, stored) in uses.more_stored {
+            if referenced.get(&id).is_some_and(|r| r.stored != stored) {
+                more_stored.entry(id).or_default().insert(stored);
             }
-            Err(e) => could_not_check.push(format!("manifest {label}: {e}")),
+        }
+        if streams {
+            streamed_bytes += head.size;
+            let cost = std::mem::size_of::<Manifest>()
+                + head.name.len()
+                + head.version.len()
+                + head.sha256.len()
+                + uses
+                    .kept
+                    .as_ref()
+                    .map_or(0, |k| k.len() * std::mem::size_of::<ChunkRef>());
+            streamed.push(match uses.kept {
+                Some(kept) if kept_bytes + cost <= KEEP_BYTES => {
+                    kept_bytes += cost;
+                    Streamed::Kept(Manifest::from_head(head, kept))
+                }
+                _ => Streamed::Reread(i),
+            });
         }
     }
+    drop(manifests);
 
     // Stage 2: every referenced chunk exists with a stored size a version recorded. A chunk of
     // another size is read whatever `read` selects: two writers racing to store the same new
     // chunk with different settings leave a sound frame of the other size, so only a read can
     // tell damage (truncation, say) from that.
-    let stored: HashMap<ChunkId, u64> = vault
-        .list_chunks()
-        .await?
-        .into_iter()
-        .map(|(id, meta)| (id, meta.size))
-        .collect();
-    // A full read checks whole contents: versions whose digest needs their content are streamed
-    // in stage 4, which checks their chunks on the way, so stage 3 does not read those too.
-    let plain_ids = vault.codec().cipher().is_none();
-    let (streamed, digest_free): (Vec<Manifest>, Vec<Manifest>) = if read == ReadData::All {
-        manifests
-            .into_iter()
-            .partition(|m| !content_digest_is_known(m, plain_ids))
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    let streamed_chunks: BTreeSet<ChunkId> = streamed
-        .iter()
-        .flat_map(|m| m.chunks.iter().map(|c| c.id))
-        .collect();
+    let stored: HashMap<ChunkId, u64> = vault.chunk_sizes().await?;
     let mut to_read = Vec::new();
-    for (id, (size, users, sizes)) in &referenced {
+    for (id, r) in &referenced {
         match stored.get(id) {
             None => problems.push(Problem {
                 kind: ProblemKind::MissingChunk,
                 chunk: Some(id.to_hex()),
-                versions: users.clone(),
+                versions: Vec::new(),
                 detail: "not in the vault".into(),
             }),
-            Some(&actual) if !sizes.contains(&actual) => {
+            Some(&actual)
+                if actual != r.stored
+                    && !more_stored.get(id).is_some_and(|s| s.contains(&actual)) =>
+            {
+                let mut sizes: BTreeSet<u64> = more_stored.get(id).cloned().unwrap_or_default();
+                sizes.insert(r.stored);
                 let expected: Vec<String> = sizes.iter().map(u64::to_string).collect();
                 let note = format!("stored {actual} bytes, recorded {}", expected.join(" or "));
-                to_read.push((*id, *size, Some(note)));
+                to_read.push((*id, r.size, Some(note)));
             }
             Some(_) => {
-                if read.selects(id) && !streamed_chunks.contains(id) {
-                    to_read.push((*id, *size, None));
+                if read.selects(id) && !r.streamed {
+                    to_read.push((*id, r.size, None));
                 }
             }
         }
     }
+    drop(more_stored);
 
     // Stage 3: read and re-check the selected chunks, as many at once as the window lets them
     // (small chunks are latency-bound, large ones bounded by bytes in flight).
-    let streamed_bytes: u64 = streamed.iter().map(|m| m.size).sum();
     reporter.on_start(
         Some(to_read.iter().map(|(_, s, _)| s).sum::<u64>() + streamed_bytes),
         None,
     );
     let window = crate::ops::Window::new(parallel);
-    let outcomes: Vec<(ChunkId, u64, Option<String>, Outcome)> = futures::stream::iter(to_read)
+    let mut outcomes = futures::stream::iter(to_read)
         .map(|(id, size, note)| {
             let vault = Arc::clone(vault);
             let reporter = Arc::clone(reporter);
@@ -476,13 +597,11 @@ pub async fn verify(
                 (id, size, note, outcome)
             }
         })
-        .buffer_unordered(window.width())
-        .collect()
-        .await;
+        .buffer_unordered(window.width());
     // A read made only to settle a size mismatch is part of the size check, not of the data
     // read `read` selected, so it is not counted in `chunks_read`.
     let (mut chunks_read, mut bytes_read) = (0u64, 0u64);
-    for (id, size, note, outcome) in outcomes {
+    while let Some((id, size, note, outcome)) = outcomes.next().await {
         let selected = u64::from(note.is_none());
         match outcome {
             Outcome::Clean => {
@@ -498,24 +617,18 @@ pub async fn verify(
                 problems.push(Problem {
                     kind,
                     chunk: Some(id.to_hex()),
-                    versions: referenced.get(&id).map(|r| r.1.clone()).unwrap_or_default(),
+                    versions: Vec::new(),
                     detail,
                 });
             }
             Outcome::Unchecked(why) => could_not_check.push(why),
         }
     }
-    // Stage 4 (full read): whole contents against their SHA-256.
-    let mut versions_hashed = 0;
-    for m in &digest_free {
-        versions_hashed += 1;
-        if !known_digest_matches(m) {
-            problems.push(wrong_content(m));
-        }
-    }
+    drop(outcomes);
+
+    // Stage 4 (full read): whole contents against their SHA-256, one version at a time.
     let mut judge = Judge {
         vault,
-        referenced: &referenced,
         verdicts: problems
             .iter()
             .filter_map(|p| p.chunk.as_deref())
@@ -527,40 +640,54 @@ pub async fn verify(
         chunks_read: &mut chunks_read,
         bytes_read: &mut bytes_read,
     };
-    for m in &streamed {
+    for s in streamed {
+        let m = match s {
+            Streamed::Kept(m) => m,
+            Streamed::Reread(i) => {
+                let (name, version) = &selected[i];
+                match vault.manifest(name, version).await {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let label = format!("{name}@{version}");
+                        manifest_failed(label, e, judge.problems, judge.could_not_check);
+                        continue;
+                    }
+                }
+            }
+        };
         let label = format!("{}@{}", m.name, m.version);
         if m.chunks
             .iter()
             .any(|c| judge.verdicts.get(&c.id) == Some(&Verdict::Damaged))
         {
             // Its content cannot be right; its other chunks still get read.
-            judge.chunks(m).await;
+            judge.chunks(&m).await;
             continue;
         }
-        let streamed_once = crate::ops::get::check_content(vault, m, parallel, reporter).await;
+        let streamed_once = crate::ops::get::check_content(vault, &m, parallel, reporter).await;
         let outcome = match streamed_once {
             Ok(()) => Ok(()),
             // A damaged chunk, content other than the manifest says, or a read that failed: the
             // chunks are judged one by one (each read retried, and read once per run); damage or
             // an unreadable chunk is recorded there, and if they are all sound the version is
             // streamed again to settle its content.
-            Err(_) => match judge.chunks(m).await {
+            Err(_) => match judge.chunks(&m).await {
                 Verdict::Damaged | Verdict::Unknown => continue,
                 Verdict::Sound => {
-                    crate::ops::get::check_content(vault, m, parallel, reporter).await
+                    crate::ops::get::check_content(vault, &m, parallel, reporter).await
                 }
             },
         };
         match outcome {
             Ok(()) => {
                 versions_hashed += 1;
-                judge.passed(m);
+                judge.passed(&m);
             }
             Err(e) if e.kind() == ErrorKind::IntegrityCheckFailed => {
                 versions_hashed += 1;
                 judge.problems.push(Problem {
                     detail: e.to_string(),
-                    ..wrong_content(m)
+                    ..wrong_content(label, &m.sha256)
                 });
             }
             Err(e) => judge
@@ -568,6 +695,7 @@ pub async fn verify(
                 .push(format!("content of {label}: {e}")),
         }
     }
+    drop(judge);
 
     let chunks_present = referenced.len() as u64
         - problems
@@ -576,15 +704,20 @@ pub async fn verify(
             .count() as u64;
 
     let (orphan_chunks, orphan_bytes) = if whole_vault {
-        let orphans: Vec<u64> = stored
-            .iter()
-            .filter(|(id, _)| !referenced.contains_key(id))
-            .map(|(_, size)| *size)
-            .collect();
-        (Some(orphans.len() as u64), Some(orphans.iter().sum()))
+        let (mut count, mut bytes) = (0u64, 0u64);
+        for (id, size) in &stored {
+            if !referenced.contains_key(id) {
+                count += 1;
+                bytes += size;
+            }
+        }
+        (Some(count), Some(bytes))
     } else {
         (None, None)
     };
+    let chunks_referenced = referenced.len() as u64;
+    drop((stored, referenced));
+    name_users(vault, &selected, &mut problems, parallel).await;
     problems.sort_by(|a, b| (a.kind, &a.chunk, &a.versions).cmp(&(b.kind, &b.chunk, &b.versions)));
     let mut problems_by_kind = BTreeMap::new();
     for p in &problems {
@@ -593,9 +726,9 @@ pub async fn verify(
     could_not_check.sort();
     let elapsed = started.elapsed();
     Ok(VerifyReport {
-        names: names.len() as u64,
+        names,
         versions,
-        chunks_referenced: referenced.len() as u64,
+        chunks_referenced,
         chunks_present,
         read_data: read.to_string(),
         chunks_read,
@@ -609,6 +742,62 @@ pub async fn verify(
         elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         chunks_per_sec: chunks_read as f64 / elapsed.as_secs_f64().max(1e-3),
     })
+}
+
+/// Names, for each problem about a chunk, the versions that reference it (in `selected`'s
+/// order): one more pass over the manifests, made only when there is damage to describe, so a
+/// clean run never holds a list of users per chunk. A manifest that cannot be read now names
+/// nothing (it was reported already, or was removed since).
+async fn name_users(
+    vault: &Vault,
+    selected: &[(String, String)],
+    problems: &mut [Problem],
+    parallel: usize,
+) {
+    let wanted: HashSet<ChunkId> = problems
+        .iter()
+        .filter_map(|p| p.chunk.as_deref())
+        .filter_map(|hex| hex.parse().ok())
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let wanted = Arc::new(wanted);
+    let mut users: HashMap<ChunkId, Vec<String>> = HashMap::new();
+    let mut hits = futures::stream::iter(selected)
+        .map(|(name, version)| {
+            let sink = Hits {
+                wanted: Arc::clone(&wanted),
+                found: BTreeSet::new(),
+            };
+            async move {
+                (
+                    name,
+                    version,
+                    vault.read_manifest(name, version, sink).await,
+                )
+            }
+        })
+        .buffered(crate::ops::fanout(parallel));
+    while let Some((name, version, read_back)) = hits.next().await {
+        if let Ok((_, hits)) = read_back {
+            for id in hits.found {
+                users
+                    .entry(id)
+                    .or_default()
+                    .push(format!("{name}@{version}"));
+            }
+        }
+    }
+    for p in problems {
+        if let Some(id) = p
+            .chunk
+            .as_deref()
+            .and_then(|hex| hex.parse::<ChunkId>().ok())
+        {
+            p.versions = users.get(&id).cloned().unwrap_or_default();
+        }
+    }
 }
 
 #[cfg(test)]

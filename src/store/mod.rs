@@ -28,7 +28,7 @@ use codec::{Codec, CompressionConfig};
 use crypto::{Cipher, EncryptionHeader, KeyBytes, KeySlot, VaultKeys};
 use keys::KeyProvider;
 use layout::{ChunkId, DESCRIPTOR_KEY, ObjectRef};
-use manifest::Manifest;
+use manifest::{ChunkSink, Manifest, ManifestHead};
 
 /// Chunks up to this size are hashed, compressed or sealed on the calling task: handing tens of
 /// microseconds of work to the blocking pool costs more in thread wake-ups than it saves (seen
@@ -613,18 +613,92 @@ impl Vault {
 
     /// Reads the manifest of `name@version`.
     pub async fn manifest(&self, name: &str, version: &str) -> Result<Manifest> {
+        let (head, chunks) = self.read_manifest(name, version, Vec::new()).await?;
+        Ok(Manifest::from_head(head, chunks))
+    }
+
+    /// Reads the manifest of `name@version`, handing its chunks to `sink` as they are parsed, so
+    /// a caller that needs less than the whole chunk list (a set of ids, a count) never holds
+    /// it. A plain vault's manifest is read in windows and parsed as they arrive, never held
+    /// whole; an encrypted vault's is one sealed frame, so it is read whole and opened before it
+    /// is parsed (its JSON then costs twice its size while it is parsed).
+    pub async fn read_manifest<S: ChunkSink>(
+        &self,
+        name: &str,
+        version: &str,
+        mut sink: S,
+    ) -> Result<(ManifestHead, S)> {
         let key = layout::manifest_key(name, version);
-        let raw = self.backend.get(&key).await.map_err(|e| {
+        let what = format!("manifest {name}@{version}");
+        let found = |e: Error| {
             if e.kind() == ErrorKind::NotFound {
                 Error::not_found(format!("{name}@{version}"))
             } else {
                 e
             }
+        };
+        let first = self
+            .backend
+            .get_range(&key, 0..MANIFEST_FIRST_WINDOW)
+            .await
+            .map_err(found)?;
+        if (first.len() as u64) < MANIFEST_FIRST_WINDOW {
+            // The whole manifest, in the one request a whole get would have made.
+            let json = self.codec.decode_manifest(&key, first, &what)?;
+            let head = manifest::read_slice(&json, name, version, &mut sink)?;
+            return Ok((head, sink));
+        }
+        let _large = LARGE_MANIFESTS
+            .acquire()
+            .await
+            .expect("the large-manifest semaphore is never closed");
+        let (owned_name, owned_version) = (name.to_owned(), version.to_owned());
+        if self.codec.cipher().is_some() {
+            drop(first);
+            let raw = self.backend.get(&key).await.map_err(found)?;
+            let json = self.codec.decode_manifest(&key, raw, &what)?;
+            return cpu_work(json.len(), move || {
+                manifest::read_slice(&json, &owned_name, &owned_version, &mut sink)
+                    .map(|head| (head, sink))
+            })
+            .await?;
+        }
+        // Refuses a sealed frame in a plain vault, as for a small manifest.
+        let first = self.codec.decode_manifest(&key, first, &what)?;
+        let failed = Arc::new(Mutex::new(None));
+        let reader = |first: Bytes| {
+            std::io::BufReader::with_capacity(
+                MANIFEST_BUFFER,
+                WindowReader {
+                    backend: Arc::clone(&self.backend),
+                    key: key.clone(),
+                    runtime: tokio::runtime::Handle::current(),
+                    next: first.len() as u64,
+                    end: false,
+                    buf: first,
+                    failed: Arc::clone(&failed),
+                },
+            )
+        };
+        let (from_start, again) = (reader(first), reader(Bytes::new()));
+        let parsed = tokio::task::spawn_blocking(move || {
+            manifest::read_from(from_start, &owned_name, &owned_version, &mut sink, || again)
+                .map(|head| (head, sink))
+        })
+        .await
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::BackendError,
+                format!("internal task failed: {e}"),
+            )
         })?;
-        let json = self
-            .codec
-            .decode_manifest(&key, raw, &format!("manifest {name}@{version}"))?;
-        Manifest::from_bytes(&json, name, version)
+        // A window that could not be read is that error (not found, network), not damage.
+        let read_error = failed.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match (parsed, read_error) {
+            (Ok(parsed), _) => Ok(parsed),
+            (Err(_), Some(e)) => Err(found(e)),
+            (Err(e), None) => Err(e),
+        }
     }
 
     /// The versions of `name`, oldest first (empty when the name has none).
@@ -674,28 +748,25 @@ impl Vault {
         Ok(all)
     }
 
-    /// Reads the manifests of `versions`, [`crate::ops::fanout`]`(parallel)` at a time (a manifest
-    /// is small: its round trip is the cost), in the given order; each result stands alone so one
-    /// unreadable manifest does not hide the others.
-    pub async fn read_manifests(
-        &self,
-        versions: &[(String, String)],
-        parallel: usize,
-    ) -> Vec<Result<Manifest>> {
-        use futures::StreamExt;
-        futures::stream::iter(versions)
-            .map(|(name, version)| self.manifest(name, version))
-            .buffered(crate::ops::fanout(parallel))
-            .collect()
-            .await
-    }
-
     /// Every chunk in the vault with its stored size and modification time.
     pub async fn list_chunks(&self) -> Result<Vec<(ChunkId, crate::backend::ObjectMeta)>> {
         self.backend
             .list(layout::CHUNKS_PREFIX)
             .try_filter_map(|meta| {
                 futures::future::ready(Ok(ChunkId::from_key(&meta.key).map(|id| (id, meta))))
+            })
+            .try_collect()
+            .await
+    }
+
+    /// Every chunk in the vault with its stored size: [`Vault::list_chunks`] without the
+    /// listing's keys and times, so a vault of millions of chunks lists in a fraction of the
+    /// memory.
+    pub async fn chunk_sizes(&self) -> Result<HashMap<ChunkId, u64>> {
+        self.backend
+            .list(layout::CHUNKS_PREFIX)
+            .try_filter_map(|meta| {
+                futures::future::ready(Ok(ChunkId::from_key(&meta.key).map(|id| (id, meta.size))))
             })
             .try_collect()
             .await
@@ -714,6 +785,62 @@ impl Vault {
                     e
                 }
             })
+    }
+}
+
+/// The first read of a manifest asks for this much: a manifest of up to a few hundred chunks
+/// fits, so reading it is one request, as a whole get was, and the many reads `verify` and `gc`
+/// keep in flight hold little each.
+const MANIFEST_FIRST_WINDOW: u64 = 64 * 1024;
+/// Each further read of a larger manifest asks for this much.
+const MANIFEST_WINDOW: u64 = 1024 * 1024;
+/// The parser's buffer over those windows.
+const MANIFEST_BUFFER: usize = 64 * 1024;
+/// Manifests larger than the first window read at once in this process: each holds a window
+/// (or, encrypted, its whole frame and plaintext) and a blocking thread while it is parsed.
+static LARGE_MANIFESTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// A plain manifest read window by window, for a parser on the blocking pool. A window that
+/// cannot be read is recorded in `failed`, so the caller reports that error and not the parse
+/// error it causes.
+struct WindowReader {
+    backend: DynBackend,
+    key: String,
+    runtime: tokio::runtime::Handle,
+    /// Offset of the next window.
+    next: u64,
+    /// Whether the last window read was short: the object ends there.
+    end: bool,
+    buf: Bytes,
+    failed: Arc<Mutex<Option<Error>>>,
+}
+
+impl std::io::Read for WindowReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            if self.end {
+                return Ok(0);
+            }
+            let range = self.next..self.next + MANIFEST_WINDOW;
+            match self
+                .runtime
+                .block_on(self.backend.get_range(&self.key, range))
+            {
+                Ok(window) => {
+                    self.end = (window.len() as u64) < MANIFEST_WINDOW;
+                    self.next += window.len() as u64;
+                    self.buf = window;
+                }
+                Err(e) => {
+                    let shown = e.to_string();
+                    *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    return Err(std::io::Error::other(shown));
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf.split_to(n));
+        Ok(n)
     }
 }
 
@@ -893,6 +1020,134 @@ mod tests {
         let err = vault.get_chunk(id, data.len() as u64).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::IntegrityCheckFailed);
         assert_eq!(vault.stats().integrity_checks_failed, 1);
+    }
+
+    /// A manifest of `chunks` one-byte chunks whose JSON is `len` bytes long (padded through
+    /// its metadata).
+    fn manifest_of_len(chunks: u64, len: usize) -> Manifest {
+        let mut m = Manifest {
+            format: 1,
+            name: "big/one".into(),
+            version: layout::new_version(SystemTime::now()),
+            size: chunks,
+            sha256: "0".repeat(64),
+            chunker: ChunkerConfig::default(),
+            // Stored with millisecond precision.
+            created_at: std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123),
+            content_type: None,
+            metadata: [("pad".to_owned(), String::new())].into(),
+            chunks: (0..chunks)
+                .map(|i| manifest::ChunkRef {
+                    offset: i,
+                    size: 1,
+                    id: ChunkId::of(&(i % 1000).to_le_bytes()),
+                    stored: Some(20 + i % 7),
+                })
+                .collect(),
+        };
+        let short = m.to_bytes().len();
+        assert!(
+            short <= len,
+            "{chunks} chunks take {short} bytes, more than {len}"
+        );
+        m.metadata.insert("pad".into(), "p".repeat(len - short));
+        assert_eq!(m.to_bytes().len(), len);
+        m
+    }
+
+    #[tokio::test]
+    async fn manifests_of_every_size_around_the_windows_read_back_whole() {
+        let first = MANIFEST_FIRST_WINDOW as usize;
+        let window = MANIFEST_WINDOW as usize;
+        for encrypt in [false, true] {
+            let backend: DynBackend = Arc::new(MemoryBackend::new());
+            let options = if encrypt {
+                encrypted(raw(1), CompressionConfig::NONE)
+            } else {
+                VaultOptions::default()
+            };
+            let (vault, _) = Vault::init_with(backend, ChunkerConfig::default(), &options)
+                .await
+                .unwrap();
+            for (chunks, len) in [
+                (3, 800),
+                (400, first - 1),
+                (400, first),
+                (400, first + 1),
+                (9_000, first + window),
+                (9_000, first + window + 1),
+                (30_000, 4 * window + 17),
+            ] {
+                let m = manifest_of_len(chunks, len);
+                vault.commit(&m).await.unwrap();
+                let read = vault.manifest(&m.name, &m.version).await.unwrap();
+                assert!(read == m, "a manifest of {len} bytes read back otherwise");
+                let (head, ids) = vault
+                    .read_manifest(&m.name, &m.version, std::collections::HashSet::new())
+                    .await
+                    .unwrap();
+                assert_eq!(head.chunk_count, chunks);
+                assert_eq!(ids.len() as u64, chunks.min(1000));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_window_that_cannot_be_read_is_that_error_not_damage() {
+        use crate::backend::layer::faulty::{Fault, FaultRule, FaultyBackend, Op};
+        let faulty = Arc::new(FaultyBackend::new(Arc::new(MemoryBackend::new())));
+        let backend: DynBackend = faulty.clone();
+        let (vault, _) = Vault::init(backend, ChunkerConfig::default())
+            .await
+            .unwrap();
+        let m = manifest_of_len(30_000, 4 * MANIFEST_WINDOW as usize);
+        vault.commit(&m).await.unwrap();
+        for kind in [ErrorKind::NotFound, ErrorKind::PermissionDenied] {
+            faulty.clear();
+            // The first window reads; a later one fails.
+            faulty.add(
+                FaultRule::new(Op::Get, Fault::Permanent(kind))
+                    .on_keys("manifests/")
+                    .skip(2),
+            );
+            let err = vault.manifest(&m.name, &m.version).await.unwrap_err();
+            assert_eq!(err.kind(), kind, "{err}");
+        }
+        // A window cut short mid-document is damage.
+        faulty.clear();
+        faulty.add(
+            FaultRule::new(Op::Get, Fault::ShortBody)
+                .on_keys("manifests/")
+                .skip(2)
+                .times(1),
+        );
+        let err = vault.manifest(&m.name, &m.version).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::IntegrityCheckFailed, "{err}");
+        faulty.clear();
+        let read = vault.manifest(&m.name, &m.version).await.unwrap();
+        assert!(read == m, "the manifest read back otherwise");
+    }
+
+    #[tokio::test]
+    async fn a_plain_vault_refuses_a_large_sealed_manifest() {
+        let backend: DynBackend = Arc::new(MemoryBackend::new());
+        let (vault, _) = Vault::init(Arc::clone(&backend), ChunkerConfig::default())
+            .await
+            .unwrap();
+        let version = layout::new_version(SystemTime::now());
+        let mut sealed = codec::MAGIC.to_vec();
+        sealed.resize(3 * MANIFEST_FIRST_WINDOW as usize, 7);
+        backend
+            .put(
+                &layout::manifest_key("x", &version),
+                Bytes::from(sealed),
+                PutMode::CreateOnly,
+            )
+            .await
+            .unwrap();
+        let err = vault.manifest("x", &version).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::IntegrityCheckFailed);
+        assert!(err.to_string().contains("sealed frame"), "{err}");
     }
 
     fn encrypted(key: Arc<dyn KeyProvider>, compression: CompressionConfig) -> VaultOptions {
