@@ -60,7 +60,7 @@ for round in $(seq 1 "$ROUNDS"); do
     log="$WORK/round-$round.jsonl"
     : >"$log"
     started=$(date +%s)
-    if LDV_TEST_WRAPPER="$PWD/scripts/stress/timed-ldv" LDV_TIMING_LOG="$log" \
+    if LDV_TEST_WRAPPER="$PWD/scripts/stress/timed-ldv" TIMED_LDV_LOG="$log" \
         "$bin" "${threads[@]}" "${FILTER[@]}" >"$WORK/round-$round.out" 2>&1; then
         result=ok
     else
