@@ -119,6 +119,8 @@ pub struct ManifestHead {
     pub metadata: BTreeMap<String, String>,
     /// How many chunks the manifest lists.
     pub chunk_count: u64,
+    /// The size of its largest chunk (0 without chunks).
+    pub largest_chunk: u64,
 }
 
 /// Takes a manifest's chunks one at a time, in content order, as they are parsed. A manifest
@@ -325,6 +327,19 @@ fn check(head: &ManifestHead, cover: Cover, name: &str, version: &str) -> Result
     if head.sha256.len() != 64 || !head.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return bad("malformed sha256".into());
     }
+    // A chunk its chunker cannot make would be decompressed into that much memory.
+    if let Err(e) = head.chunker.validate() {
+        return bad(format!(
+            "its chunker is one ldv never writes ({})",
+            e.message()
+        ));
+    }
+    if head.largest_chunk > head.chunker.max_chunk() as u64 {
+        return bad(format!(
+            "a chunk of {} bytes is larger than its chunker ({}) makes",
+            head.largest_chunk, head.chunker
+        ));
+    }
     match cover {
         Cover::GapAt(offset) => bad(format!("chunk list is not contiguous at offset {offset}")),
         Cover::Overflow => bad("chunk sizes overflow".into()),
@@ -363,6 +378,7 @@ fn parse<'de, R: serde_json::de::Read<'de>, S: ChunkSink>(
         ManifestVisitor {
             sink,
             cover: Cover::Contiguous(0),
+            largest: 0,
         },
     )?;
     de.end()?;
@@ -385,6 +401,7 @@ const FIELDS: &[&str] = &[
 struct ManifestVisitor<'s, S> {
     sink: &'s mut S,
     cover: Cover,
+    largest: u64,
 }
 
 /// `created_at` as [`crate::time::serde_time`] reads it.
@@ -400,6 +417,7 @@ impl<'de> Deserialize<'de> for Time {
 struct ChunksSeed<'a, S> {
     sink: &'a mut S,
     cover: &'a mut Cover,
+    largest: &'a mut u64,
 }
 
 impl<'de, S: ChunkSink> serde::de::DeserializeSeed<'de> for ChunksSeed<'_, S> {
@@ -424,6 +442,7 @@ impl<'de, S: ChunkSink> serde::de::Visitor<'de> for ChunksSeed<'_, S> {
         let mut count = 0u64;
         while let Some(c) = seq.next_element::<ChunkRef>()? {
             *self.cover = self.cover.add(&c);
+            *self.largest = (*self.largest).max(c.size);
             self.sink.chunk(c);
             count += 1;
         }
@@ -497,6 +516,7 @@ impl<'de, S: ChunkSink> serde::de::Visitor<'de> for ManifestVisitor<'_, S> {
                     chunk_count = Some(map.next_value_seed(ChunksSeed {
                         sink: &mut *self.sink,
                         cover: &mut self.cover,
+                        largest: &mut self.largest,
                     })?);
                 }
                 _ => {
@@ -517,6 +537,7 @@ impl<'de, S: ChunkSink> serde::de::Visitor<'de> for ManifestVisitor<'_, S> {
             content_type: content_type.unwrap_or_default(),
             metadata: metadata.unwrap_or_default(),
             chunk_count: chunk_count.ok_or_else(|| A::Error::missing_field("chunks"))?,
+            largest_chunk: self.largest,
         };
         Ok((head, self.cover))
     }
@@ -551,7 +572,7 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::IntegrityCheckFailed);
         assert!(e.message().contains("string longer"), "{e}");
         // Escaped quotes stay inside the string; whitespace inside a string is not a run.
-        let mut ok = br#"{"format":1,"name":""   "#.to_vec();
+        let mut ok = br#"{"format":1,"name":"\"   "#.to_vec();
         ok.extend(std::iter::repeat_n(b' ', MAX_SPACE * 2));
         ok.extend_from_slice(br#""}"#);
         assert!(!read(ok).message().contains("whitespace"));
@@ -584,6 +605,26 @@ mod tests {
                 },
             ],
         }
+    }
+
+    /// A chunk larger than its manifest's chunker makes (a 1 GiB chunk of a 16 MiB chunker,
+    /// its frame a zstd bomb) was decompressed whole: now the manifest is damage.
+    #[test]
+    fn a_chunk_larger_than_the_chunker_makes_is_damage() {
+        let mut m = sample();
+        let big = ChunkerConfig::default().max_chunk() as u64 + 1;
+        m.chunks[1].size = big;
+        m.size = 4 + big;
+        let e = Manifest::from_bytes(&m.to_bytes(), &m.name, &m.version).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::IntegrityCheckFailed);
+        assert!(e.message().contains("larger than its chunker"), "{e}");
+        let mut m = sample();
+        m.chunker = ChunkerConfig::Fixed {
+            size: 0,
+            min_chunk_threshold: 0,
+        };
+        let e = Manifest::from_bytes(&m.to_bytes(), &m.name, &m.version).unwrap_err();
+        assert!(e.message().contains("chunker"), "{e}");
     }
 
     #[test]
@@ -636,6 +677,19 @@ mod tests {
         }
         if m.sha256.len() != 64 || !m.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return bad("malformed sha256".into());
+        }
+        if let Err(e) = m.chunker.validate() {
+            return bad(format!(
+                "its chunker is one ldv never writes ({})",
+                e.message()
+            ));
+        }
+        let largest = m.chunks.iter().map(|c| c.size).max().unwrap_or(0);
+        if largest > m.chunker.max_chunk() as u64 {
+            return bad(format!(
+                "a chunk of {largest} bytes is larger than its chunker ({}) makes",
+                m.chunker
+            ));
         }
         let mut offset = 0u64;
         for c in &m.chunks {
