@@ -434,30 +434,69 @@ fn compress_with(c: CompressionConfig, data: &[u8]) -> Vec<u8> {
     }
 }
 
+/// An LZ4 block expands at most 255-fold (each extra length byte adds at most 255 bytes), plus
+/// the few bytes of one sequence.
+const LZ4_MAX_RATIO: usize = 255;
+/// A zstd frame's own claim of its content size is trusted to size the buffer up to this, or
+/// up to this many times its length: past that it is decoded as a stream, growing with what it
+/// really holds.
+const ZSTD_TRUSTED_CLAIM: usize = 1 << 20;
+const ZSTD_TRUSTED_RATIO: usize = 64;
+
 /// Decompresses `payload` into at most `limit` bytes; more is an error, not an allocation.
+/// `limit` comes from a manifest, which a hostile vault writes too, so the buffer is sized by
+/// what the payload can hold, never by `limit` alone: a tiny frame claiming a gigabyte costs a
+/// small allocation and an error.
 fn decompress(code: u8, payload: &[u8], limit: usize) -> std::result::Result<Vec<u8>, String> {
+    let beyond = || format!("expands beyond the recorded {limit} bytes");
     match code {
-        COMPRESSION_ZSTD => zstd::bulk::decompress(payload, limit).map_err(|e| e.to_string()),
+        COMPRESSION_ZSTD => {
+            let claim = zstd::zstd_safe::get_frame_content_size(payload)
+                .ok()
+                .flatten()
+                .and_then(|n| usize::try_from(n).ok());
+            match claim {
+                Some(n) if n > limit => Err(beyond()),
+                Some(n) if n <= ZSTD_TRUSTED_CLAIM || n / ZSTD_TRUSTED_RATIO <= payload.len() => {
+                    zstd::bulk::decompress(payload, n).map_err(|e| e.to_string())
+                }
+                _ => {
+                    let decoder = zstd::stream::read::Decoder::with_buffer(payload)
+                        .map_err(|e| e.to_string())?;
+                    read_bounded(decoder, limit)
+                }
+            }
+        }
         COMPRESSION_LZ4 => {
-            let mut out = vec![0u8; limit];
-            let n =
-                lz4_flex::block::decompress_into(payload, &mut out).map_err(|e| e.to_string())?;
+            let most = payload
+                .len()
+                .saturating_mul(LZ4_MAX_RATIO)
+                .saturating_add(64);
+            let mut out = vec![0u8; limit.min(most)];
+            let n = lz4_flex::block::decompress_into(payload, &mut out).map_err(|e| match e {
+                lz4_flex::block::DecompressError::OutputTooSmall { .. } if most >= limit => {
+                    beyond()
+                }
+                e => e.to_string(),
+            })?;
             out.truncate(n);
             Ok(out)
         }
-        COMPRESSION_GZIP => {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(payload)
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| e.to_string())?;
-            if out.len() > limit {
-                return Err(format!("expands beyond the recorded {limit} bytes"));
-            }
-            Ok(out)
-        }
+        COMPRESSION_GZIP => read_bounded(flate2::read::GzDecoder::new(payload), limit),
         _ => Err(format!("unknown compression {code}")),
     }
+}
+
+/// Reads `r` to its end into a buffer that grows with what it yields, failing past `limit`.
+fn read_bounded(r: impl Read, limit: usize) -> std::result::Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    r.take((limit as u64).saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
+    if out.len() > limit {
+        return Err(format!("expands beyond the recorded {limit} bytes"));
+    }
+    Ok(out)
 }
 
 fn cipher_name(code: u8) -> &'static str {
@@ -624,6 +663,71 @@ mod tests {
             );
             let e = c.decode_chunk(id, frame, MAX_DECODED + 1).unwrap_err();
             assert!(e.message().contains("limit"), "{e}");
+        }
+    }
+
+    /// The payloads the fuzz targets `frame`, `frame_zstd` and `frame_sealed` found: tiny
+    /// frames whose claimed size (a manifest's, or a zstd header's) made the decoder allocate
+    /// that size up front (1 GiB, 637 MiB). The buffer now follows what the payload can hold, so
+    /// even an unbounded limit costs a small allocation and an error, never a huge one.
+    #[test]
+    fn tiny_frames_claiming_a_huge_size_allocate_by_their_payload() {
+        let lz4: &[u8] = b"\xf0\x10the quick brown fox jumps over \x1f\x00\xf1\x05lazy dog 0123456789;\x19\x00\x0f8\x00\x0f`y dog";
+        let zstd: &[u8] = b"hi\x00&\x0f\x00\x00hi\x00tuc\x9e\xdf\xd2\x9crown";
+        let mut lying_zstd = zstd::bulk::compress(&[7u8; 100], 3).unwrap();
+        // Frame header descriptor 0xe0: single segment, 8-byte content size; claim 2^62 bytes.
+        let header = zstd::zstd_safe::get_frame_content_size(&lying_zstd).unwrap();
+        assert_eq!(header, Some(100));
+        lying_zstd = lying_zstd.iter().copied().take(4).collect::<Vec<u8>>();
+        lying_zstd.extend_from_slice(&[0xe0]);
+        lying_zstd.extend_from_slice(&(1u64 << 62).to_le_bytes());
+        lying_zstd.extend_from_slice(&[1, 0, 0]);
+        for (code, payload) in [
+            (COMPRESSION_LZ4, lz4),
+            (COMPRESSION_ZSTD, zstd),
+            (COMPRESSION_ZSTD, &lying_zstd[..]),
+            (
+                COMPRESSION_GZIP,
+                b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03",
+            ),
+        ] {
+            // Before, `usize::MAX` here was a capacity overflow (and 1 GiB an allocation of it).
+            let _ = decompress(code, payload, usize::MAX);
+            for limit in [1 << 30, 100] {
+                if let Ok(out) = decompress(code, payload, limit) {
+                    assert!(out.len() <= payload.len() * LZ4_MAX_RATIO + 64, "{code}");
+                }
+            }
+            let mut frame = PLAIN_HEADER.to_vec();
+            frame[5] = code;
+            frame.extend_from_slice(payload);
+            let e = Codec::plain()
+                .decode_chunk(ChunkId([0; 32]), Bytes::from(frame), MAX_DECODED)
+                .unwrap_err();
+            assert_eq!(
+                e.kind(),
+                crate::ErrorKind::IntegrityCheckFailed,
+                "{code}: {e}"
+            );
+        }
+    }
+
+    /// Chunks that compress far beyond the ratios the decoder trusts up front (16 MiB of
+    /// zeros) still decode: lz4 within its 255-fold bound, zstd through its streaming path.
+    #[test]
+    fn chunks_of_any_compression_ratio_round_trip() {
+        let zeros = vec![0u8; 16 << 20];
+        for algorithm in [Algorithm::Gzip, Algorithm::Zstd, Algorithm::Lz4] {
+            let c = codec(algorithm, None);
+            let id = c.chunk_id(&zeros);
+            let frame = c.encode_chunk(id, &PlainChunk::copy_from(&zeros));
+            assert!(
+                frame.len() < zeros.len() / 200,
+                "{algorithm:?}: {}",
+                frame.len()
+            );
+            let back = c.decode_chunk(id, frame, zeros.len() as u64).unwrap();
+            assert!(back == zeros, "{algorithm:?}");
         }
     }
 
