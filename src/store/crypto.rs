@@ -336,9 +336,13 @@ pub const KDF_P: u32 = 4;
 pub const KDF_MAX_M_KIB: u32 = 128 * 1024;
 const KDF_MAX_T: u32 = 8;
 const KDF_MAX_P: u32 = 16;
-/// The most key slots a vault descriptor may hold: opening tries each passphrase slot's KDF in
-/// turn, so their number bounds the time a wrong (or hostile) descriptor can cost.
+/// The most key slots a vault descriptor may hold.
 pub const MAX_SLOTS: usize = 32;
+/// The most KDF work (passes × KiB) all passphrase slots of a descriptor may ask for together:
+/// as much as 8 slots with the defaults. Opening with a wrong passphrase runs every slot's KDF,
+/// so this bounds the time a descriptor can cost (a few seconds), as `KDF_MAX_M_KIB` bounds
+/// its memory.
+pub const MAX_KDF_WORK: u64 = 8 * KDF_T as u64 * KDF_M_KIB as u64;
 
 impl KdfParams {
     /// Fresh parameters with a random salt.
@@ -371,6 +375,11 @@ impl KdfParams {
             ));
         }
         Ok(())
+    }
+
+    /// The work these parameters ask for: passes × KiB of memory.
+    pub fn work(&self) -> u64 {
+        u64::from(self.t_cost) * u64::from(self.m_cost_kib)
     }
 
     /// Stretches `passphrase` into a wrapping key; parameters read from storage are checked

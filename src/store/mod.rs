@@ -338,10 +338,20 @@ impl Vault {
             .encryption
             .as_mut()
             .ok_or_else(|| not_encrypted(&location))?;
-        if header.slots.len() >= crypto::MAX_SLOTS {
+        let work: u64 = header
+            .slots
+            .iter()
+            .chain(std::iter::once(&slot))
+            .filter_map(|s| match &s.kind {
+                crypto::SlotKind::Passphrase { kdf } => Some(kdf.work()),
+                _ => None,
+            })
+            .sum();
+        if header.slots.len() >= crypto::MAX_SLOTS || work > crypto::MAX_KDF_WORK {
             return Err(Error::config(format!(
-                "the vault at {location} has {} key slots, the most ldv opens; remove one first",
-                header.slots.len()
+                "the vault at {location} has {} key slots, the most ldv opens ({} in all, or 8 passphrases); remove one first",
+                header.slots.len(),
+                crypto::MAX_SLOTS
             )));
         }
         header.slots.push(slot.clone());
@@ -917,12 +927,21 @@ pub(crate) fn parse_descriptor(raw: &[u8], location: &str) -> Result<Descriptor>
             )));
         }
         // Checked before any slot is tried: a slot asking for terabytes or billions of passes
-        // must not cost anything.
+        // must not cost anything, nor may many slots together.
+        let mut work = 0u64;
         for slot in &header.slots {
             if let crypto::SlotKind::Passphrase { kdf } = &slot.kind {
                 kdf.check_bounds()
                     .map_err(|why| damaged(format!("key slot {}: {why}", slot.id)))?;
+                work += kdf.work();
             }
+        }
+        if work > crypto::MAX_KDF_WORK {
+            return Err(damaged(format!(
+                "its passphrase slots ask for {} MiB-passes of KDF work together, more than the {} ldv runs to open a vault",
+                work / 1024,
+                crypto::MAX_KDF_WORK / 1024
+            )));
         }
     }
     d.chunker.validate().map_err(|e| {

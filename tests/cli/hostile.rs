@@ -1002,6 +1002,37 @@ fn a_hundred_key_slots_are_refused_before_deriving() {
 }
 
 #[test]
+fn passphrase_slots_asking_for_too_much_kdf_work_together_are_refused_before_deriving() {
+    // Nine slots of the default cost, or two at the per-slot bound (8 passes over 128 MiB):
+    // each is allowed alone, but trying them all would take tens of seconds.
+    let f = encrypted_fixture();
+    let original = std::fs::read(f.env.vault_dir().join("ldv-vault.json")).unwrap();
+    for (n, heavy) in [(9, false), (2, true)] {
+        write_over(&f.env.vault_dir().join("ldv-vault.json"), &original);
+        edit_descriptor(&f.env, |d| {
+            let mut slot = d["encryption"]["slots"][0].clone();
+            if heavy {
+                slot["kdf"]["t_cost"] = json!(8);
+                slot["kdf"]["m_cost_kib"] = json!(128 * 1024);
+            }
+            let slots: Vec<Value> = (0..n)
+                .map(|i| {
+                    let mut s = slot.clone();
+                    s["id"] = json!(format!("s{i}"));
+                    s
+                })
+                .collect();
+            d["encryption"]["slots"] = Value::Array(slots);
+        });
+        let run = Expect::run(&["ls"])
+            .var(PASS_VAR, PASS)
+            .fails(4, &["ldv-vault.json", "KDF work"])
+            .check(&f.env);
+        assert!(run.elapsed < Duration::from_secs(2), "{:?}", run.elapsed);
+    }
+}
+
+#[test]
 fn absurd_chunker_parameters_in_the_descriptor_are_damage() {
     let f = Fixture::new();
     let original = std::fs::read(f.env.vault_dir().join("ldv-vault.json")).unwrap();
