@@ -618,6 +618,16 @@ impl Vault {
         self.check_lock()?;
         let key = layout::manifest_key(&manifest.name, &manifest.version);
         let stored = self.codec.encode_manifest(&key, manifest.to_bytes());
+        if self.codec.cipher().is_some() && stored.len() as u64 > MAX_SEALED_MANIFEST {
+            return Err(Error::new(
+                ErrorKind::ChunkingError,
+                format!(
+                    "{}: its {} chunks make a manifest over the {MAX_SEALED_MANIFEST}-byte limit of an encrypted vault; choose larger chunks",
+                    manifest.name,
+                    manifest.chunks.len()
+                ),
+            ));
+        }
         self.backend.put(&key, stored, PutMode::CreateOnly).await
     }
 
@@ -665,7 +675,20 @@ impl Vault {
         let (owned_name, owned_version) = (name.to_owned(), version.to_owned());
         if self.codec.cipher().is_some() {
             drop(first);
-            let raw = self.backend.get(&key).await.map_err(found)?;
+            // Opened whole (frame and plaintext at once): one past the limit is refused unread.
+            let raw = self
+                .backend
+                .get_range(&key, 0..MAX_SEALED_MANIFEST + 1)
+                .await
+                .map_err(found)?;
+            if raw.len() as u64 > MAX_SEALED_MANIFEST {
+                return Err(Error::integrity(
+                    &what,
+                    format!(
+                        "it is larger than {MAX_SEALED_MANIFEST} bytes, the most a sealed manifest may hold"
+                    ),
+                ));
+            }
             let json = self.codec.decode_manifest(&key, raw, &what)?;
             return cpu_work(json.len(), move || {
                 manifest::read_slice(&json, &owned_name, &owned_version, &mut sink)
@@ -853,6 +876,10 @@ impl std::io::Read for WindowReader {
         Ok(n)
     }
 }
+
+/// The largest sealed manifest (64 MiB, about 500,000 chunks): an encrypted vault's manifest
+/// is opened whole, frame and plaintext at once, so this bounds the memory it costs.
+pub const MAX_SEALED_MANIFEST: u64 = 64 * 1024 * 1024;
 
 /// Bytes a chunk's stored object may exceed its uncompressed frame by before it is refused.
 const FRAME_SLACK: u64 = 4096;

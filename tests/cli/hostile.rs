@@ -611,6 +611,27 @@ fn a_manifest_holding_a_200_mb_string_is_refused_in_bounded_memory() {
 }
 
 #[test]
+fn a_sealed_manifest_of_300_mb_is_refused_in_bounded_memory() {
+    // An encrypted vault's manifest is one sealed frame: a huge one must not be held whole.
+    let f = encrypted_fixture();
+    let dir = f.env.vault_dir().join("manifests/f");
+    let version = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let path = dir.join(&version);
+    write_big(&path, &header(1, 0, 1), 0x5a, 300_000_000, b"");
+    let out = f.env.path("out.bin");
+    Expect::run(&["get", "f", out.to_str().unwrap()])
+        .var(PASS_VAR, PASS)
+        .fails(4, &["manifest f@"])
+        .may_change(&out)
+        .check(&f.env);
+}
+
+#[test]
 fn a_deeply_nested_manifest_is_damage() {
     let f = Fixture::new();
     let depth = 100_000;
@@ -868,6 +889,11 @@ fn a_manifest_directory_symlinked_out_of_the_vault_is_not_followed() {
         .fails(4, &["evil", "link"])
         .may_change(&dest)
         .check(&f.env);
+    // Nor does a removal delete through it.
+    Expect::run(&["--yes", "rm", &pinned])
+        .fails(4, &["evil", "link"])
+        .check(&f.env);
+    assert!(version_file.exists());
 }
 
 #[test]
