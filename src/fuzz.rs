@@ -32,7 +32,7 @@ use crate::store::crypto::{self, Cipher, KdfParams, KeyBytes, KeySlot, SlotKind,
 use crate::store::keys::{KeyProvider, PassphraseKey, RawKey};
 use crate::store::layout::{self, ChunkId, ObjectRef};
 use crate::store::locks::{LockInfo, LockKind};
-use crate::store::manifest::{ChunkRef, Manifest};
+use crate::store::manifest::{self, ChunkRef, Manifest};
 use crate::store::{Descriptor, EncryptionOptions, Vault, VaultOptions, parse_descriptor};
 
 /// A fuzz target: takes any bytes, panics only on a finding.
@@ -292,10 +292,54 @@ fn check_manifest(m: &Manifest, name: &str, version: &str) {
     assert!(m.chunks_in(m.size, u64::MAX).is_empty());
 }
 
+/// Hands out its bytes a few at a time, so a streaming parser meets every split of its input.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// Parses `json` as every manifest reader does (whole, and streamed a few bytes at a time into
+/// each kind of sink): they must agree, error for error, and the head must count its chunks.
+fn read_manifest(json: &[u8], name: &str, version: &str) -> Option<Manifest> {
+    let whole = Manifest::from_bytes(json, name, version);
+    // The streamed reader also refuses long strings and whitespace runs that no short input has.
+    if json.len() <= manifest::MAX_SPACE {
+        let step = json.len() % 7 + 1;
+        let trickle = || Trickle { data: json, step };
+        let mut chunks = Vec::new();
+        let streamed = manifest::read_from(trickle(), name, version, &mut chunks, trickle);
+        match (&whole, &streamed) {
+            (Ok(m), Ok(head)) => {
+                assert_eq!(Manifest::from_head(head.clone(), chunks), *m);
+                assert_eq!(head.chunk_count, m.chunks.len() as u64);
+                let largest = m.chunks.iter().map(|c| c.size).max().unwrap_or(0);
+                assert_eq!(head.largest_chunk, largest);
+            }
+            (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind(), "{a} / {b}"),
+            (a, b) => panic!("the readers disagree: whole {a:?}, streamed {b:?}"),
+        }
+        let mut ids = std::collections::HashSet::new();
+        let by_id = manifest::read_slice(json, name, version, &mut ids);
+        let counted = manifest::read_slice(json, name, version, &mut ());
+        assert_eq!(by_id.is_ok(), whole.is_ok());
+        assert_eq!(counted.ok(), by_id.ok());
+    }
+    whole.ok()
+}
+
 /// A stored manifest of a plain vault (JSON).
 pub fn manifest(data: &[u8]) {
     let (name, version) = manifest_address(data);
-    if let Ok(m) = Manifest::from_bytes(data, &name, &version) {
+    if let Some(m) = read_manifest(data, &name, &version) {
         check_manifest(&m, &name, &version);
     }
 }
@@ -329,7 +373,7 @@ pub fn manifest_sealed(data: &[u8]) {
         assert_eq!(&json[..], rest, "a sealed manifest changed");
     }
     let (name, version) = layout::parse_manifest_key(MANIFEST_KEY).expect("a manifest key");
-    if let Ok(m) = Manifest::from_bytes(&json, name, version) {
+    if let Some(m) = read_manifest(&json, name, version) {
         check_manifest(&m, name, version);
     }
 }
