@@ -600,7 +600,14 @@ pub fn run_bounded(cmd: std::process::Command, limit: Duration) -> Bounded {
         "envs": cmd.get_envs().map(|(k, v)| (text(k), v.map(text))).collect::<Vec<_>>(),
         "stdout": out_path, "stderr": err_path, "result": result_path,
     });
-    let mut probe = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    // /proc/self/exe still runs this binary when a rebuild has replaced its file meanwhile.
+    let exe = Path::new("/proc/self/exe");
+    let exe = if exe.exists() {
+        exe.to_path_buf()
+    } else {
+        std::env::current_exe().expect("test binary")
+    };
+    let mut probe = std::process::Command::new(exe);
     probe
         .args([
             "--exact",
