@@ -1351,3 +1351,28 @@ fn an_s3_listing_whose_keys_do_not_ascend_stops() {
         .check(&env);
     assert!(fake.lists.load(Ordering::Relaxed) < 10);
 }
+
+#[test]
+fn an_s3_listing_of_names_that_climb_out_writes_nothing() {
+    // A store listing manifest keys whose names hold `..` segments (S3 keys may): a tree get
+    // must refuse them before any read, and write nothing anywhere.
+    let fake = FakeS3::start(
+        plain_descriptor(),
+        |_| {
+            vec![
+                "manifests/t/../../escape/20261207T000000000Z-00000000".to_owned(),
+                "manifests/t/a/../../../x/20261207T000000000Z-00000001".to_owned(),
+            ]
+        },
+        |_| String::new(),
+    );
+    let env = s3_env(fake.port);
+    let dest = env.path("tree");
+    Expect::run(&["get", "t", dest.to_str().unwrap()])
+        .var("AWS_ACCESS_KEY_ID", "test")
+        .var("AWS_SECRET_ACCESS_KEY", "test")
+        .fails(2, &["..", "escape"])
+        .may_change(&dest)
+        .check(&env);
+    assert!(!dest.exists());
+}
