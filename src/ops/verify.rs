@@ -5,6 +5,8 @@
 //! can restore. Every problem is collected, not just the first; each names the chunk and the
 //! versions that need it. A chunk that fails and then reads back clean on a retry is a transient
 //! error, not damage; one that cannot be read at all is "could not check", never damage.
+//! Memory follows the vault's distinct chunks, not its manifests: each manifest is read on its
+//! own and only its distinct chunks are kept (see [`Vault::read_manifest`]).
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -698,6 +698,28 @@ impl Vault {
         }
         // Refuses a sealed frame in a plain vault, as for a small manifest.
         let first = self.codec.decode_manifest(&key, first, &what)?;
+        // Up to MANIFEST_WHOLE bytes are read in one more request and parsed in memory: parsing
+        // from a reader takes about twice as long, so only a larger manifest pays for its
+        // bounded memory that way.
+        let start = first.len() as u64;
+        let rest = self
+            .backend
+            .get_range(&key, start..MANIFEST_WHOLE)
+            .await
+            .map_err(found)?;
+        let whole = (rest.len() as u64) < MANIFEST_WHOLE - start;
+        let mut joined = bytes::BytesMut::with_capacity(first.len() + rest.len());
+        joined.extend_from_slice(&first);
+        joined.extend_from_slice(&rest);
+        drop((first, rest));
+        let first = joined.freeze();
+        if whole {
+            return cpu_work(first.len(), move || {
+                manifest::read_slice(&first, &owned_name, &owned_version, &mut sink)
+                    .map(|head| (head, sink))
+            })
+            .await?;
+        }
         let failed = Arc::new(Mutex::new(None));
         let reader = |first: Bytes| {
             std::io::BufReader::with_capacity(
@@ -825,12 +847,16 @@ impl Vault {
 /// fits, so reading it is one request, as a whole get was, and the many reads `verify` and `gc`
 /// keep in flight hold little each.
 const MANIFEST_FIRST_WINDOW: u64 = 64 * 1024;
-/// Each further read of a larger manifest asks for this much.
+/// A plain manifest up to this size is read whole and parsed in memory; a larger one (over
+/// ~150,000 chunks) is parsed as it is read. Unit tests take both paths with smaller manifests.
+const MANIFEST_WHOLE: u64 = if cfg!(test) { 2 << 20 } else { 16 << 20 };
+/// Each further read of a manifest larger than that asks for this much.
 const MANIFEST_WINDOW: u64 = 1024 * 1024;
 /// The parser's buffer over those windows.
 const MANIFEST_BUFFER: usize = 64 * 1024;
-/// Manifests larger than the first window read at once in this process: each holds a window
-/// (or, encrypted, its whole frame and plaintext) and a blocking thread while it is parsed.
+/// Manifests larger than the first window read at once in this process: each holds up to
+/// [`MANIFEST_WHOLE`] bytes (or, encrypted, its whole frame and plaintext) and a blocking thread
+/// while it is parsed.
 static LARGE_MANIFESTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// A plain manifest read window by window, for a parser on the blocking pool. A window that
@@ -1096,7 +1122,17 @@ mod tests {
             short <= len,
             "{chunks} chunks take {short} bytes, more than {len}"
         );
-        m.metadata.insert("pad".into(), "p".repeat(len - short));
+        // In entries of 1,000 bytes: a streamed manifest refuses long strings.
+        let mut need = len - short;
+        for i in 0.. {
+            if need <= 1100 {
+                break;
+            }
+            // `,"p0000000":"…"`: 1,014 bytes.
+            m.metadata.insert(format!("p{i:07}"), "p".repeat(1000));
+            need -= 1014;
+        }
+        m.metadata.insert("pad".into(), "p".repeat(need));
         assert_eq!(m.to_bytes().len(), len);
         m
     }
@@ -1115,14 +1151,17 @@ mod tests {
             let (vault, _) = Vault::init_with(backend, ChunkerConfig::default(), &options)
                 .await
                 .unwrap();
+            let whole = MANIFEST_WHOLE as usize;
             for (chunks, len) in [
                 (3, 800),
                 (400, first - 1),
                 (400, first),
                 (400, first + 1),
-                (9_000, first + window),
-                (9_000, first + window + 1),
-                (30_000, 4 * window + 17),
+                (15_000, whole - 1),
+                (15_000, whole),
+                (15_000, whole + 1),
+                (25_000, whole + window),
+                (30_000, whole + 2 * window + 17),
             ] {
                 let m = manifest_of_len(chunks, len);
                 vault.commit(&m).await.unwrap();
@@ -1146,11 +1185,11 @@ mod tests {
         let (vault, _) = Vault::init(backend, ChunkerConfig::default())
             .await
             .unwrap();
-        let m = manifest_of_len(30_000, 4 * MANIFEST_WINDOW as usize);
+        let m = manifest_of_len(30_000, (MANIFEST_WHOLE + 2 * MANIFEST_WINDOW) as usize);
         vault.commit(&m).await.unwrap();
         for kind in [ErrorKind::NotFound, ErrorKind::PermissionDenied] {
             faulty.clear();
-            // The first window reads; a later one fails.
+            // The first window and the rest of MANIFEST_WHOLE read; a later window fails.
             faulty.add(
                 FaultRule::new(Op::Get, Fault::Permanent(kind))
                     .on_keys("manifests/")
