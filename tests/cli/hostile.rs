@@ -864,6 +864,29 @@ fn a_chunk_symlinked_out_of_the_vault_is_not_followed() {
     std::fs::remove_file(&chunk).unwrap();
     std::os::unix::fs::symlink(out.join("frame"), &chunk).unwrap();
     f.get().fails(4, &[&id, "link"]).check(&f.env);
+    // gc does not see a linked chunk as present: it refuses, and deletes nothing, here or there.
+    Expect::run(&["--yes", "gc", "--grace", "0s"])
+        .fails(4, &[&id])
+        .check(&f.env);
+}
+
+#[test]
+fn gc_never_deletes_through_a_symlinked_chunk_directory() {
+    let f = Fixture::new();
+    let out = outside(&f.env);
+    // A file outside, named like an unreferenced chunk, behind a linked chunk directory.
+    let stray = "ee".repeat(32);
+    std::fs::write(out.join(&stray), header(1, 0, 0)).unwrap();
+    let dir = f.env.vault_dir().join("chunks/ee");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    std::os::unix::fs::symlink(&out, &dir).unwrap();
+    let vault = f.env.vault_dir();
+    Expect::run(&["--yes", "gc", "--grace", "0s"])
+        .may_change(vault.join("locks"))
+        .check(&f.env);
+    assert!(out.join(&stray).exists());
 }
 
 #[test]
