@@ -639,9 +639,10 @@ impl Vault {
 
     /// Reads the manifest of `name@version`, handing its chunks to `sink` as they are parsed, so
     /// a caller that needs less than the whole chunk list (a set of ids, a count) never holds
-    /// it. A plain vault's manifest is read in windows and parsed as they arrive, never held
-    /// whole; an encrypted vault's is one sealed frame, so it is read whole and opened before it
-    /// is parsed (its JSON then costs twice its size while it is parsed).
+    /// it. A plain vault's manifest up to 16 MiB is read whole and parsed in
+    /// memory; a larger one is read in windows and parsed as they arrive, never held whole. An
+    /// encrypted vault's is one sealed frame, so it is read whole and opened before it is parsed
+    /// (its JSON then costs twice its size while it is parsed).
     pub async fn read_manifest<S: ChunkSink>(
         &self,
         name: &str,
