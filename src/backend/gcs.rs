@@ -904,7 +904,7 @@ impl Backend for GcsBackend {
             Ok(bytes) => Bytes::from(bytes),
             // The object exists but the range starts at or past its end: no bytes.
             Err(e) if Self::status_of(&e) == Some(416) => return Ok(Bytes::new()),
-            Err(e) => return Err(self.err("get", key, e)),
+            Err(e) => return Err(self.or_missing_bucket(self.err("get", key, e)).await),
         };
         // A store that ignores Range sends the whole object: cut it down here.
         let len = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
