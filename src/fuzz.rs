@@ -25,8 +25,7 @@ use crate::cli::settings::{Settings, parse_vault_url};
 use crate::config::{LoadedConfig, Secret, parse_size};
 use crate::store::chunker::ChunkerConfig;
 use crate::store::codec::{
-    self, Algorithm, CHUNK_PURPOSE, Codec, CompressionConfig, FRAME_FORMAT, HEADER_LEN, MAGIC,
-    MAX_DECODED, PlainChunk,
+    self, Algorithm, CHUNK_PURPOSE, Codec, CompressionConfig, HEADER_LEN, MAX_DECODED, PlainChunk,
 };
 use crate::store::crypto::{self, Cipher, KdfParams, KeyBytes, KeySlot, SlotKind, VaultKeys};
 use crate::store::keys::{KeyProvider, PassphraseKey, RawKey};
@@ -105,15 +104,7 @@ fn take_u64(data: &[u8]) -> (u64, &[u8]) {
 }
 
 fn header(compression: u8, cipher: u8) -> [u8; HEADER_LEN] {
-    [
-        MAGIC[0],
-        MAGIC[1],
-        MAGIC[2],
-        MAGIC[3],
-        FRAME_FORMAT,
-        compression,
-        cipher,
-    ]
+    codec::frame_header(compression, cipher)
 }
 
 /// The properties of any decode: success means exactly `size` bytes, failure is damage.

@@ -222,16 +222,7 @@ impl Codec {
     }
 
     fn header(&self, compression: u8) -> [u8; HEADER_LEN] {
-        let cipher = self.cipher().map_or(CIPHER_NONE, Cipher::code);
-        [
-            MAGIC[0],
-            MAGIC[1],
-            MAGIC[2],
-            MAGIC[3],
-            FRAME_FORMAT,
-            compression,
-            cipher,
-        ]
+        frame_header(compression, self.cipher().map_or(CIPHER_NONE, Cipher::code))
     }
 
     /// The stored frame of chunk `id`. A plain, uncompressed frame is the chunk's own buffer.
@@ -516,6 +507,19 @@ pub fn decode(frame: Bytes, what: &str) -> Result<Bytes> {
 pub fn framed_len(plain_len: u64) -> u64 {
     // Saturating: `plain_len` may come from a damaged manifest.
     plain_len.saturating_add(HEADER_LEN as u64)
+}
+
+/// The header of a frame: magic, frame format, compression and cipher codes.
+pub(crate) fn frame_header(compression: u8, cipher: u8) -> [u8; HEADER_LEN] {
+    [
+        MAGIC[0],
+        MAGIC[1],
+        MAGIC[2],
+        MAGIC[3],
+        FRAME_FORMAT,
+        compression,
+        cipher,
+    ]
 }
 
 #[cfg(test)]
