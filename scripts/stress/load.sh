@@ -12,6 +12,8 @@
 #        CPU=0         no CPU load;  DISK=0  no disk writer
 #        LIMIT_S=60    per-command wall limit;  EXIT_S=2  exit-after-output limit
 #        THREADS=n     test threads (default: the test harness's own, one per core)
+#        LOAD_NICE=n   run the loaders at this nice level (default 0); 19 makes them soak only
+#                      the CPU other work leaves idle, e.g. beside a real cargo build
 # Needs stress-ng (Debian package), python3 and jq. Cloud tests skip themselves unless their
 # servers are configured (see scripts/test); the local-vault tests are the bulk of the suite.
 # Exits 1 if any round failed a test or any command was over its limit.
@@ -42,11 +44,11 @@ cleanup() {
 }
 trap cleanup EXIT
 if [[ ${CPU:-1} != 0 ]]; then
-    setsid stress-ng --cpu "$(nproc)" --quiet >/dev/null 2>&1 &
+    setsid nice -n "${LOAD_NICE:-0}" stress-ng --cpu "$(nproc)" --quiet >/dev/null 2>&1 &
     loaders+=($!)
 fi
 if [[ ${DISK:-1} != 0 ]]; then
-    setsid bash -c "while :; do dd if=/dev/zero of='$WORK/fill' bs=1M count=8192 conv=fdatasync status=none; rm -f '$WORK/fill'; done" &
+    setsid nice -n "${LOAD_NICE:-0}" bash -c "while :; do dd if=/dev/zero of='$WORK/fill' bs=1M count=8192 conv=fdatasync status=none; rm -f '$WORK/fill'; done" &
     loaders+=($!)
 fi
 sleep 3
