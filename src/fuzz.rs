@@ -452,6 +452,7 @@ pub fn descriptor(data: &[u8]) {
                     cipher: header.algorithm,
                     key,
                 }),
+                ..VaultOptions::default()
             };
             if let Ok(vault) = Vault::open_with(Arc::clone(&backend), &options).await {
                 assert_eq!(vault.codec().cipher(), Some(header.algorithm));
@@ -913,6 +914,7 @@ fn seed_descriptors() -> Vec<Vec<u8>> {
             let options = VaultOptions {
                 compression: CompressionConfig::NONE,
                 encryption: Some(EncryptionOptions { cipher, key }),
+                ..VaultOptions::default()
             };
             Vault::init_with(Arc::clone(&backend), ChunkerConfig::default(), &options)
                 .await

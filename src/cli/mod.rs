@@ -72,6 +72,9 @@ impl Ctx {
         Ok(VaultOptions {
             compression: self.settings.compression,
             encryption,
+            format: self.settings.vault_format,
+            packs: crate::store::PackConfig::default(),
+            index_cache: self.settings.index_cache.clone(),
         })
     }
 

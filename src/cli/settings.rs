@@ -71,6 +71,38 @@ pub struct Settings {
     pub compression: crate::store::codec::CompressionConfig,
     /// The profile's encryption, if it has one.
     pub encryption: Option<crate::config::EncryptionSpec>,
+    /// The format of a vault created now: `LDV_VAULT_FORMAT` (1 or 2), else the newest.
+    pub vault_format: u32,
+    /// Where copies of a remote vault's index are kept: `$LDV_CACHE_DIR/index`, else the
+    /// user's cache directory; `None` for a local vault, which needs no copy.
+    pub index_cache: Option<PathBuf>,
+}
+
+/// The format of vaults created now, from `LDV_VAULT_FORMAT`.
+fn vault_format() -> Result<u32> {
+    match std::env::var("LDV_VAULT_FORMAT") {
+        Err(_) => Ok(crate::store::VAULT_FORMAT),
+        Ok(v) => match v.trim().parse::<u32>() {
+            Ok(f) if f == crate::store::VAULT_FORMAT || f == crate::store::FORMAT_1 => Ok(f),
+            _ => Err(Error::config(format!(
+                "LDV_VAULT_FORMAT={v:?}: the vault formats are {} and {}",
+                crate::store::FORMAT_1,
+                crate::store::VAULT_FORMAT
+            ))),
+        },
+    }
+}
+
+/// The directory of local index copies for the vault at `backend`.
+fn index_cache(backend: &BackendConfig) -> Option<PathBuf> {
+    if matches!(backend, BackendConfig::Local(_)) {
+        return None;
+    }
+    let base = match std::env::var_os("LDV_CACHE_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => project_dirs().ok()?.cache_dir().to_path_buf(),
+    };
+    Some(base.join("index"))
 }
 
 /// The default config file path: `$XDG_CONFIG_HOME/ldv/config.toml` or the platform equivalent.
@@ -264,7 +296,6 @@ impl Settings {
         Ok(Self {
             output,
             parallel,
-            location,
             chunker,
             config_path,
             profile: profile_name,
@@ -277,6 +308,9 @@ impl Settings {
                 .transpose()?
                 .unwrap_or(crate::store::codec::CompressionConfig::NONE),
             encryption: profile.and_then(|p| p.encryption.clone()),
+            vault_format: vault_format()?,
+            index_cache: index_cache(&location.backend),
+            location,
         })
     }
 }

@@ -252,10 +252,22 @@ pub async fn put_reader(
     opts: &PutOptions,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<PutReceipt> {
-    put_checked(vault, name, what, source, size_hint, opts, reporter, |_| {
+    let pending = put_checked(vault, name, what, source, size_hint, opts, reporter, |_| {
         Ok(())
     })
-    .await
+    .await?;
+    commit(vault, pending, opts).await
+}
+
+/// A version whose chunks are stored (in a format-2 vault, perhaps not yet flushed) and whose
+/// manifest is not yet written.
+struct Pending {
+    name: String,
+    size: u64,
+    sha256: String,
+    chunks: Vec<ChunkRef>,
+    tally: Tally,
+    started: Instant,
 }
 
 /// [`put_reader`], calling `settled` with the number of bytes read once the content is stored
@@ -270,7 +282,7 @@ async fn put_checked(
     opts: &PutOptions,
     reporter: &Arc<dyn Reporter>,
     settled: impl FnOnce(u64) -> Result<()>,
-) -> Result<PutReceipt> {
+) -> Result<Pending> {
     layout::validate_new_name(name)?;
     vault.check_name_fits(name)?;
     let started = Instant::now();
@@ -303,16 +315,22 @@ async fn put_checked(
         tally.add(size, write);
     }
     settled(offset)?;
-    commit(vault, name, offset, sha256, chunks, tally, opts, started).await
+    Ok(Pending {
+        name: name.to_owned(),
+        size: offset,
+        sha256,
+        chunks,
+        tally,
+        started,
+    })
 }
 
 /// Stores a small file's content, known to be a single chunk, without the pipeline.
 async fn put_small(
     vault: &Arc<Vault>,
     job: &FileJob,
-    opts: &PutOptions,
     reporter: &Arc<dyn Reporter>,
-) -> Result<PutReceipt> {
+) -> Result<Pending> {
     let started = Instant::now();
     vault.check_name_fits(&job.name)?;
     let path = job.path.clone();
@@ -355,20 +373,27 @@ async fn put_small(
         });
     }
     reporter.on_bytes(size);
-    commit(vault, &job.name, size, sha256, chunks, tally, opts, started).await
+    Ok(Pending {
+        name: job.name.clone(),
+        size,
+        sha256,
+        chunks,
+        tally,
+        started,
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn commit(
-    vault: &Vault,
-    name: &str,
-    size: u64,
-    sha256: String,
-    chunks: Vec<ChunkRef>,
-    tally: Tally,
-    opts: &PutOptions,
-    started: Instant,
-) -> Result<PutReceipt> {
+/// Writes the manifest of a stored version (after making its chunks durable).
+async fn commit(vault: &Vault, pending: Pending, opts: &PutOptions) -> Result<PutReceipt> {
+    let Pending {
+        name,
+        size,
+        sha256,
+        chunks,
+        tally,
+        started,
+    } = pending;
+    let name = name.as_str();
     let mut manifest = Manifest {
         format: MANIFEST_FORMAT,
         name: name.to_owned(),
@@ -415,8 +440,21 @@ pub async fn put_file(
     opts: &PutOptions,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<PutReceipt> {
-    let receipt = if job.is_small(&opts.chunker) {
-        put_small(vault, job, opts, reporter).await?
+    let pending = store_file(vault, job, opts, reporter).await?;
+    let receipt = commit(vault, pending, opts).await?;
+    reporter.on_file_done(&job.name);
+    Ok(receipt)
+}
+
+/// Stores one file's content, leaving its version to commit.
+async fn store_file(
+    vault: &Arc<Vault>,
+    job: &FileJob,
+    opts: &PutOptions,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<Pending> {
+    let pending = if job.is_small(&opts.chunker) {
+        put_small(vault, job, reporter).await?
     } else {
         let path = &job.path;
         let file = File::open(path).map_err(|e| Error::io("open", path.display(), e))?;
@@ -424,7 +462,7 @@ pub async fn put_file(
         match job.size {
             // A pipe or device: whatever it yields is the content.
             None => {
-                put_reader(
+                put_checked(
                     vault,
                     &job.name,
                     &what,
@@ -432,6 +470,7 @@ pub async fn put_file(
                     None,
                     opts,
                     reporter,
+                    |_| Ok(()),
                 )
                 .await?
             }
@@ -454,8 +493,7 @@ pub async fn put_file(
             }
         }
     };
-    reporter.on_file_done(&job.name);
-    Ok(receipt)
+    Ok(pending)
 }
 
 /// Stores many files: one-chunk ones many at a time (see [`Window`]), large ones one after
@@ -489,20 +527,33 @@ pub async fn put_files(
     // One-chunk files are latency-bound (a chunk and a manifest each, fsynced or sent): they go
     // as wide as the window lets them, bounded by bytes in flight.
     let window = Window::new(opts.parallel);
-    let mut objects: Vec<PutReceipt> = futures::stream::iter(small.iter())
+    let mut stored: Vec<Pending> = futures::stream::iter(small.iter())
         .map(|job| {
             let window = &window;
             async move {
                 let _held = window.admit(job.size.unwrap_or(0)).await;
-                put_file(vault, job, opts, reporter).await
+                store_file(vault, job, opts, reporter).await
             }
         })
         .buffer_unordered(window.width())
         .try_collect()
         .await?;
     for job in &large {
-        objects.push(put_file(vault, job, opts, reporter).await?);
+        stored.push(store_file(vault, job, opts, reporter).await?);
     }
+    // Every file's content first, then one flush (in a format-2 vault: the last pack and one
+    // index segment for the whole put), then the manifests: an interrupted put commits nothing.
+    vault.flush().await?;
+    let mut objects: Vec<PutReceipt> = futures::stream::iter(stored)
+        .map(|pending| async move {
+            let name = pending.name.clone();
+            let receipt = commit(vault, pending, opts).await?;
+            reporter.on_file_done(&name);
+            Ok::<_, Error>(receipt)
+        })
+        .buffer_unordered(window.width())
+        .try_collect()
+        .await?;
     objects.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(PutSummary {
         files: objects.len() as u64,

@@ -6,10 +6,13 @@
 pub mod chunker;
 pub mod codec;
 pub mod crypto;
+pub mod index;
 pub mod keys;
 pub mod layout;
 pub mod locks;
 pub mod manifest;
+pub mod pack;
+pub mod writer;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,8 +54,38 @@ pub async fn cpu_work<T: Send + 'static>(
     })
 }
 
-/// The vault format written and read by this build.
-pub const VAULT_FORMAT: u32 = 1;
+/// The vault format new vaults get: chunks in packs, found through an index (FORMAT.md).
+pub const VAULT_FORMAT: u32 = 2;
+/// The first format: one object per chunk. Still read and written in vaults that have it.
+pub const FORMAT_1: u32 = 1;
+
+/// How a format-2 vault packs chunks and how long its gc waits (stored in its descriptor, so
+/// every writer and every gc of the vault agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackConfig {
+    /// Pack size writers fill to before uploading, in bytes.
+    pub target: u64,
+    /// gc deletes what it condemned only this many seconds later; a put that ran longer than
+    /// about this long does not commit.
+    pub grace_secs: u64,
+    /// Whether format-1 chunk objects (`chunks/`) may still hold data (a migrated vault).
+    #[serde(default)]
+    pub legacy_chunks: bool,
+}
+
+impl Default for PackConfig {
+    fn default() -> Self {
+        Self {
+            target: pack::DEFAULT_TARGET,
+            grace_secs: DEFAULT_GRACE.as_secs(),
+            legacy_chunks: false,
+        }
+    }
+}
+
+/// gc's grace period unless a vault says otherwise.
+pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The vault descriptor stored at `ldv-vault.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +101,9 @@ pub struct Descriptor {
     /// Encryption header; `None` for a plain vault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<EncryptionHeader>,
+    /// Packing (format 2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packs: Option<PackConfig>,
     /// When the vault was created.
     #[serde(with = "crate::time::serde_time")]
     pub created_at: SystemTime,
@@ -126,6 +162,12 @@ pub struct VaultOptions {
     pub compression: CompressionConfig,
     /// Encryption: the cipher the profile expects and the key that opens the vault.
     pub encryption: Option<EncryptionOptions>,
+    /// The format of a vault created now (format 1 only for older ldv to read it).
+    pub format: u32,
+    /// Packing of a format-2 vault created now.
+    pub packs: PackConfig,
+    /// Where copies of a remote vault's index segments are kept between runs.
+    pub index_cache: Option<std::path::PathBuf>,
 }
 
 impl Default for VaultOptions {
@@ -133,6 +175,9 @@ impl Default for VaultOptions {
         Self {
             compression: CompressionConfig::NONE,
             encryption: None,
+            format: VAULT_FORMAT,
+            packs: PackConfig::default(),
+            index_cache: None,
         }
     }
 }
@@ -170,6 +215,22 @@ pub struct Vault {
     known: Mutex<HashMap<ChunkId, Arc<OnceCell<u64>>>>,
     /// The lock this process holds on the vault, checked before every commit and removal.
     held: Mutex<Option<Arc<locks::LockState>>>,
+    /// Format 2's packs and index; `None` in a format-1 vault.
+    packed: Option<Packed>,
+}
+
+/// The format-2 state of an open vault.
+#[derive(Debug)]
+struct Packed {
+    config: PackConfig,
+    writer: writer::PackWriter,
+    /// The index, loaded at first use.
+    index: tokio::sync::OnceCell<std::sync::RwLock<index::Index>>,
+    /// When this process loaded the index it deduplicates against (monotonic and wall clock):
+    /// a put that ran longer than the grace period must not commit (see [`Vault::commit`]).
+    loaded_at: std::sync::OnceLock<(std::time::Instant, SystemTime)>,
+    /// Local copies of index segments (remote vaults).
+    local: Option<std::path::PathBuf>,
 }
 
 impl Vault {
@@ -254,12 +315,19 @@ impl Vault {
                 (Some(header), Some(unlocked))
             }
         };
+        if options.format != VAULT_FORMAT && options.format != FORMAT_1 {
+            return Err(Error::config(format!(
+                "vault format {} does not exist; ldv writes format {VAULT_FORMAT} (or {FORMAT_1} for older ldv)",
+                options.format
+            )));
+        }
         let descriptor = Descriptor {
-            format: VAULT_FORMAT,
+            format: options.format,
             vault_id,
             hash: "sha256".into(),
             chunker,
             encryption,
+            packs: (options.format == VAULT_FORMAT).then_some(options.packs),
             created_at: crate::time::now_millis(),
         };
         match backend
@@ -292,15 +360,27 @@ impl Vault {
             ))),
             _ => None,
         };
+        let codec = Codec::new(options.compression, keys);
+        let packed = descriptor.packs.map(|config| Packed {
+            config,
+            writer: writer::PackWriter::new(Arc::clone(&backend), codec.clone(), config.target),
+            index: tokio::sync::OnceCell::new(),
+            loaded_at: std::sync::OnceLock::new(),
+            local: options
+                .index_cache
+                .as_ref()
+                .map(|dir| dir.join(&descriptor.vault_id)),
+        });
         Self {
             locks: Arc::clone(&backend),
             backend,
-            codec: Codec::new(options.compression, keys),
+            codec,
             descriptor,
             unlocked,
             counters: Counters::default(),
             known: Mutex::new(HashMap::new()),
             held: Mutex::new(None),
+            packed,
         }
     }
 
@@ -484,8 +564,20 @@ impl Vault {
         }
     }
 
+    /// The vault's format (1 or 2).
+    pub fn format(&self) -> u32 {
+        self.descriptor.format
+    }
+
+    /// A format-2 vault's packing settings; `None` for format 1.
+    pub fn pack_config(&self) -> Option<PackConfig> {
+        self.packed.as_ref().map(|p| p.config)
+    }
+
     /// Stores the chunk `id` unless the vault already has it; compression and sealing run on
-    /// the blocking pool, and only for chunks that are uploaded.
+    /// the blocking pool, and only for chunks that are uploaded. In a format-2 vault the chunk
+    /// goes into a pack and is durable only after [`Vault::flush`] (which [`Vault::commit`]
+    /// calls).
     pub async fn put_chunk(&self, id: ChunkId, chunk: &codec::PlainChunk) -> Result<ChunkWrite> {
         let cell = {
             let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
@@ -494,6 +586,18 @@ impl Vault {
         let mut uploaded = false;
         let stored = *cell
             .get_or_try_init(|| async {
+                if let Some(packed) = &self.packed {
+                    if let Some(found) = self.with_index(|index| index.reusable(&id)).await? {
+                        return Ok(u64::from(found.len));
+                    }
+                    let (codec, plain) = (self.codec.clone(), chunk.clone());
+                    let frame =
+                        cpu_work(plain.len(), move || codec.encode_chunk(id, &plain)).await?;
+                    let stored = frame.len() as u64;
+                    packed.writer.add(id, frame).await?;
+                    uploaded = true;
+                    return Ok(stored);
+                }
                 let key = id.key();
                 if chunk.len() <= INLINE_WORK_LIMIT {
                     // A small chunk goes up create-only at once: one request whether or not the
@@ -537,6 +641,111 @@ impl Vault {
         })
     }
 
+    /// Runs `f` on the index of this format-2 vault, loading the index first if this process
+    /// has not yet.
+    async fn with_index<T>(&self, f: impl FnOnce(&index::Index) -> T) -> Result<T> {
+        let packed = self
+            .packed
+            .as_ref()
+            .expect("only format-2 vaults have an index");
+        let lock = packed
+            .index
+            .get_or_try_init(|| async {
+                let loaded =
+                    index::load(&self.backend, &self.codec, packed.local.as_deref()).await?;
+                let _ = packed
+                    .loaded_at
+                    .set((std::time::Instant::now(), SystemTime::now()));
+                tracing::debug!("loaded the index: {} chunks", loaded.len());
+                Ok::<_, Error>(std::sync::RwLock::new(loaded))
+            })
+            .await?;
+        let index = lock.read().unwrap_or_else(|p| p.into_inner());
+        Ok(f(&index))
+    }
+
+    /// Loads the index of this format-2 vault again (new segments, marks), as a reader does
+    /// when a chunk is not where the index it holds says.
+    pub async fn reload_index(&self) -> Result<()> {
+        let Some(packed) = &self.packed else {
+            return Ok(());
+        };
+        let fresh = index::load(&self.backend, &self.codec, packed.local.as_deref()).await?;
+        match packed.index.get() {
+            Some(lock) => *lock.write().unwrap_or_else(|p| p.into_inner()) = fresh,
+            None => {
+                let _ = packed.index.set(std::sync::RwLock::new(fresh));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the loaded index (loading it first); for gc and verify.
+    pub async fn index_view<T>(&self, f: impl FnOnce(&index::Index) -> T) -> Result<T> {
+        self.with_index(f).await
+    }
+
+    /// Makes every chunk stored so far durable and findable: in a format-2 vault, uploads the
+    /// open pack, waits for every pack upload, then writes one index segment for them. Nothing
+    /// to do in a format-1 vault, whose chunks are durable once stored.
+    pub async fn flush(&self) -> Result<()> {
+        let Some(packed) = &self.packed else {
+            return Ok(());
+        };
+        let written = packed.writer.flush().await?;
+        if written.is_empty() {
+            return Ok(());
+        }
+        // An index segment listing packs gc may have condemned as unindexed must not appear
+        // after gc swept them: a writer past the grace period stops here.
+        self.check_deadline()?;
+        let segment = index::Segment {
+            supersedes: Vec::new(),
+            packs: written,
+        };
+        let (id, bytes) = segment.encode(&self.codec);
+        self.backend
+            .put(&index::segment_key(&id), bytes, PutMode::Overwrite)
+            .await?;
+        if let Some(lock) = packed.index.get() {
+            lock.write()
+                .unwrap_or_else(|p| p.into_inner())
+                .add(&segment);
+        }
+        Ok(())
+    }
+
+    /// Fails once this process has deduplicated against its index for longer than the vault's
+    /// grace period allows (nine tenths of it): a gc that condemned a pack this put relies on
+    /// may delete it a grace period after condemning it, and only a put that commits before
+    /// then is seen (and its chunks rescued) by that gc. Both clocks count: the monotonic one
+    /// stops while a machine sleeps, the wall clock may be set back.
+    fn check_deadline(&self) -> Result<()> {
+        let Some(packed) = &self.packed else {
+            return Ok(());
+        };
+        let Some((mono, wall)) = packed.loaded_at.get() else {
+            return Ok(());
+        };
+        let ran = mono
+            .elapsed()
+            .max(SystemTime::now().duration_since(*wall).unwrap_or_default());
+        let grace = std::time::Duration::from_secs(packed.config.grace_secs);
+        let limit = grace - (grace / 10).max(std::time::Duration::from_secs(1).min(grace / 2));
+        if ran > limit {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "this write ran {} s, longer than the {} s a write may take in the vault at {} (nine tenths of its gc grace): nothing was committed; run it again",
+                    ran.as_secs(),
+                    limit.as_secs(),
+                    self.backend
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads chunk `id`, checks its frame, length and id, and returns its plaintext.
     pub async fn get_chunk(&self, id: ChunkId, size: u64) -> Result<Bytes> {
         // A frame is never larger than the chunk's uncompressed frame (compression is stored
@@ -546,6 +755,15 @@ impl Vault {
             .codec
             .plain_frame_len(size.min(codec::MAX_DECODED))
             .saturating_add(FRAME_SLACK);
+        let frame = match &self.packed {
+            Some(_) => self.packed_frame(id, most).await?,
+            None => self.chunk_object(id, most).await?,
+        };
+        self.check_frame(id, size, frame).await
+    }
+
+    /// Reads the format-1 chunk object of `id`, at most `most` bytes of it.
+    async fn chunk_object(&self, id: ChunkId, most: u64) -> Result<Bytes> {
         let frame = self
             .backend
             .get_range(&id.key(), 0..most.saturating_add(1))
@@ -563,11 +781,63 @@ impl Vault {
                 .fetch_add(1, Ordering::Relaxed);
             return Err(Error::integrity(
                 format!("chunk {id}"),
-                format!(
-                    "its stored object is larger than any frame of the {size}-byte chunk the manifest records"
-                ),
+                "its stored object is larger than any frame of the chunk the manifest records",
             ));
         }
+        Ok(frame)
+    }
+
+    /// Reads the frame of `id` from the pack the index names; a chunk the index does not know,
+    /// or whose pack is gone (repacked since the index was loaded), is looked up again in a
+    /// freshly loaded index once.
+    async fn packed_frame(&self, id: ChunkId, most: u64) -> Result<Bytes> {
+        let mut reloaded = false;
+        loop {
+            let found = self.with_index(|index| index.locate(&id)).await?;
+            let attempt = match found {
+                Some(at) if at.pack == index::LEGACY => self.chunk_object(id, most).await,
+                Some(at) if u64::from(at.len) > most => {
+                    self.counters
+                        .integrity_checks_failed
+                        .fetch_add(1, Ordering::Relaxed);
+                    return Err(Error::integrity(
+                        format!("chunk {id}"),
+                        format!(
+                            "the index gives it {} bytes, more than any frame of the chunk the manifest records",
+                            at.len
+                        ),
+                    ));
+                }
+                Some(at) => {
+                    let start = u64::from(at.offset);
+                    let range = start..start + u64::from(at.len);
+                    match self.backend.get_range(&at.pack.key(), range).await {
+                        Err(e) if e.kind() == ErrorKind::NotFound => {
+                            Err(pack::missing(at.pack, id))
+                        }
+                        other => other,
+                    }
+                }
+                None if self.packed.as_ref().is_some_and(|p| p.config.legacy_chunks) => {
+                    self.chunk_object(id, most).await
+                }
+                None => Err(Error::integrity(
+                    format!("chunk {id}"),
+                    "missing from the vault (no index entry)",
+                )),
+            };
+            match attempt {
+                Err(e) if e.kind() == ErrorKind::IntegrityCheckFailed && !reloaded => {
+                    reloaded = true;
+                    self.reload_index().await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Decodes a chunk's frame and checks it against its id and the length the manifest gives.
+    async fn check_frame(&self, id: ChunkId, size: u64, frame: Bytes) -> Result<Bytes> {
         self.counters
             .chunks_downloaded
             .fetch_add(1, Ordering::Relaxed);
@@ -613,9 +883,12 @@ impl Vault {
         }
     }
 
-    /// Commits a version: writes its manifest create-only. Every chunk must already be stored.
+    /// Commits a version: makes its chunks durable ([`Vault::flush`]), then writes its manifest
+    /// create-only.
     pub async fn commit(&self, manifest: &Manifest) -> Result<()> {
         self.check_lock()?;
+        self.flush().await?;
+        self.check_deadline()?;
         let key = layout::manifest_key(&manifest.name, &manifest.version);
         let stored = self.codec.encode_manifest(&key, manifest.to_bytes());
         if self.codec.cipher().is_some() && stored.len() as u64 > MAX_SEALED_MANIFEST {
@@ -814,10 +1087,52 @@ impl Vault {
     /// listing's keys and times, so a vault of millions of chunks lists in a fraction of the
     /// memory.
     pub async fn chunk_sizes(&self) -> Result<HashMap<ChunkId, u64>> {
+        let legacy = || async {
+            self.backend
+                .list(layout::CHUNKS_PREFIX)
+                .try_filter_map(|meta| {
+                    futures::future::ready(Ok(
+                        ChunkId::from_key(&meta.key).map(|id| (id, meta.size))
+                    ))
+                })
+                .try_collect::<HashMap<ChunkId, u64>>()
+                .await
+        };
+        let Some(packed) = &self.packed else {
+            return legacy().await;
+        };
+        // In a format-2 vault: every indexed chunk whose pack is stored and long enough to
+        // hold it, plus format-1 chunk objects in a migrated vault.
+        let packs = self.pack_sizes().await?;
+        let mut sizes = if packed.config.legacy_chunks {
+            legacy().await?
+        } else {
+            HashMap::new()
+        };
+        let indexed: Vec<(ChunkId, u64)> = self
+            .with_index(|index| {
+                index
+                    .iter()
+                    .filter_map(|(id, at)| {
+                        let end = u64::from(at.offset) + u64::from(at.len);
+                        let fits = packs.get(&at.pack).is_some_and(|&size| end <= size);
+                        (at.pack != index::LEGACY && fits).then_some((id, u64::from(at.len)))
+                    })
+                    .collect()
+            })
+            .await?;
+        sizes.extend(indexed);
+        Ok(sizes)
+    }
+
+    /// Every pack in the vault with its stored size.
+    pub async fn pack_sizes(&self) -> Result<HashMap<pack::PackId, u64>> {
         self.backend
-            .list(layout::CHUNKS_PREFIX)
+            .list(pack::PACKS_PREFIX)
             .try_filter_map(|meta| {
-                futures::future::ready(Ok(ChunkId::from_key(&meta.key).map(|id| (id, meta.size))))
+                futures::future::ready(Ok(
+                    pack::PackId::from_key(&meta.key).map(|id| (id, meta.size))
+                ))
             })
             .try_collect()
             .await
@@ -940,13 +1255,40 @@ pub(crate) fn parse_descriptor(raw: &[u8], location: &str) -> Result<Descriptor>
         )
     };
     let probe: Probe = serde_json::from_slice(raw).map_err(unreadable)?;
-    if probe.format != VAULT_FORMAT {
+    if probe.format != VAULT_FORMAT && probe.format != FORMAT_1 {
         return Err(Error::config(format!(
-            "vault at {location} has format {}, which this ldv does not read (it reads format {VAULT_FORMAT})",
+            "vault at {location} has format {}, which this ldv does not read (it reads formats {FORMAT_1} and {VAULT_FORMAT})",
             probe.format
         )));
     }
     let d: Descriptor = serde_json::from_slice(raw).map_err(unreadable)?;
+    let damaged = |why: String| {
+        Error::new(
+            ErrorKind::IntegrityCheckFailed,
+            format!("vault descriptor {location}/{DESCRIPTOR_KEY} is damaged: {why}"),
+        )
+    };
+    match (&d.packs, d.format) {
+        (None, FORMAT_1) => {}
+        (Some(p), VAULT_FORMAT) => {
+            if !pack::TARGET_RANGE.contains(&p.target) {
+                return Err(damaged(format!(
+                    "its pack target of {} bytes is outside {}..={}",
+                    p.target,
+                    pack::TARGET_RANGE.start(),
+                    pack::TARGET_RANGE.end()
+                )));
+            }
+            if p.grace_secs == 0 || p.grace_secs > 366 * 24 * 3600 {
+                return Err(damaged(format!(
+                    "its gc grace of {} s is outside 1 s..=1 year",
+                    p.grace_secs
+                )));
+            }
+        }
+        (None, _) => return Err(damaged("format 2 without its `packs` settings".into())),
+        (Some(_), _) => return Err(damaged("format 1 with format 2's `packs` settings".into())),
+    }
     if d.hash != "sha256" {
         return Err(Error::config(format!(
             "vault at {location} uses hash {:?}, which this ldv does not support",
@@ -1063,31 +1405,120 @@ mod tests {
 
     #[tokio::test]
     async fn chunks_are_stored_once_and_verified_on_read() {
+        for format in [FORMAT_1, VAULT_FORMAT] {
+            let backend: DynBackend = Arc::new(MemoryBackend::new());
+            let options = VaultOptions {
+                format,
+                ..VaultOptions::default()
+            };
+            let (vault, _) =
+                Vault::init_with(Arc::clone(&backend), ChunkerConfig::default(), &options)
+                    .await
+                    .unwrap();
+            assert_eq!(vault.format(), format);
+            let data = Bytes::from_static(b"some chunk");
+            let id = ChunkId::of(&data);
+            let chunk = codec::PlainChunk::copy_from(&data);
+            assert!(matches!(
+                vault.put_chunk(id, &chunk).await.unwrap(),
+                ChunkWrite::Uploaded(_)
+            ));
+            let frame_len = data.len() + codec::HEADER_LEN;
+            assert_eq!(
+                vault.put_chunk(id, &chunk).await.unwrap(),
+                ChunkWrite::Existed(frame_len as u64)
+            );
+            vault.flush().await.unwrap();
+            assert_eq!(vault.get_chunk(id, data.len() as u64).await.unwrap(), data);
+            // A fresh process finds it through the index alone.
+            let fresh = Vault::open(Arc::clone(&backend)).await.unwrap();
+            assert_eq!(fresh.get_chunk(id, data.len() as u64).await.unwrap(), data);
+            // The frame's last byte flipped, wherever the format keeps it.
+            let (key, at) = if format == FORMAT_1 {
+                (id.key(), frame_len - 1)
+            } else {
+                let packs = backend.list_all(pack::PACKS_PREFIX).await.unwrap();
+                assert_eq!(packs.len(), 1, "one pack holds the chunk");
+                (packs[0].key.clone(), frame_len - 1)
+            };
+            let mut damaged = backend.get(&key).await.unwrap().to_vec();
+            damaged[at] ^= 1;
+            backend
+                .put(&key, Bytes::from(damaged), PutMode::Overwrite)
+                .await
+                .unwrap();
+            let err = vault.get_chunk(id, data.len() as u64).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::IntegrityCheckFailed);
+            assert_eq!(vault.stats().integrity_checks_failed, 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_format_2_put_writes_packs_then_an_index_and_no_chunk_objects() {
         let backend: DynBackend = Arc::new(MemoryBackend::new());
-        let (vault, _) = Vault::init(Arc::clone(&backend), ChunkerConfig::default())
+        let options = VaultOptions {
+            packs: PackConfig {
+                target: 1 << 20,
+                ..PackConfig::default()
+            },
+            ..VaultOptions::default()
+        };
+        let (vault, _) = Vault::init_with(Arc::clone(&backend), ChunkerConfig::default(), &options)
             .await
             .unwrap();
-        let data = Bytes::from_static(b"some chunk");
-        let id = ChunkId::of(&data);
-        let chunk = codec::PlainChunk::copy_from(&data);
-        assert!(matches!(
-            vault.put_chunk(id, &chunk).await.unwrap(),
-            ChunkWrite::Uploaded(_)
-        ));
-        assert_eq!(
-            vault.put_chunk(id, &chunk).await.unwrap(),
-            ChunkWrite::Existed(data.len() as u64 + codec::HEADER_LEN as u64)
+        let mut ids = Vec::new();
+        for i in 0..40u32 {
+            let data: Vec<u8> = (0..64 * 1024).map(|j| (i * 7 + j) as u8).collect();
+            let id = ChunkId::of(&data);
+            vault
+                .put_chunk(id, &codec::PlainChunk::copy_from(&data))
+                .await
+                .unwrap();
+            ids.push((id, data));
+        }
+        // Before the flush nothing is indexed: a crash here leaves only unindexed packs.
+        assert!(
+            backend
+                .list_all(index::INDEX_PREFIX)
+                .await
+                .unwrap()
+                .is_empty()
         );
-        assert_eq!(vault.get_chunk(id, data.len() as u64).await.unwrap(), data);
-        let mut damaged = backend.get(&id.key()).await.unwrap().to_vec();
-        *damaged.last_mut().unwrap() ^= 1;
-        backend
-            .put(&id.key(), Bytes::from(damaged), PutMode::Overwrite)
-            .await
-            .unwrap();
-        let err = vault.get_chunk(id, data.len() as u64).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::IntegrityCheckFailed);
-        assert_eq!(vault.stats().integrity_checks_failed, 1);
+        vault.flush().await.unwrap();
+        let packs = backend.list_all(pack::PACKS_PREFIX).await.unwrap();
+        assert!((2..=4).contains(&packs.len()), "{} packs", packs.len());
+        assert_eq!(
+            backend.list_all(index::INDEX_PREFIX).await.unwrap().len(),
+            1
+        );
+        assert!(
+            backend
+                .list_all(layout::CHUNKS_PREFIX)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let fresh = Vault::open(Arc::clone(&backend)).await.unwrap();
+        for (id, data) in &ids {
+            assert_eq!(
+                &fresh.get_chunk(*id, data.len() as u64).await.unwrap()[..],
+                &data[..]
+            );
+            // Known from the index: stored again as nothing.
+            assert!(matches!(
+                fresh
+                    .put_chunk(*id, &codec::PlainChunk::copy_from(data))
+                    .await
+                    .unwrap(),
+                ChunkWrite::Existed(_)
+            ));
+        }
+        fresh.flush().await.unwrap();
+        assert_eq!(
+            backend.list_all(index::INDEX_PREFIX).await.unwrap().len(),
+            1
+        );
+        assert_eq!(fresh.chunk_sizes().await.unwrap().len(), ids.len());
     }
 
     /// A manifest of `chunks` one-byte chunks whose JSON is `len` bytes long (padded through
@@ -1238,6 +1669,7 @@ mod tests {
                 cipher: Cipher::Aes256Gcm,
                 key,
             }),
+            ..VaultOptions::default()
         }
     }
 
@@ -1269,8 +1701,11 @@ mod tests {
             .await
             .unwrap();
         assert!(write.stored() < data.len() as u64 / 10, "{write:?}");
-        let stored = backend.get(&id.key()).await.unwrap();
-        assert!(!stored.windows(6).any(|w| w == b"secret"));
+        vault.flush().await.unwrap();
+        for meta in backend.list_all("").await.unwrap() {
+            let stored = backend.get(&meta.key).await.unwrap();
+            assert!(!stored.windows(6).any(|w| w == b"secret"), "{}", meta.key);
+        }
         assert_eq!(vault.get_chunk(id, data.len() as u64).await.unwrap(), data);
 
         let e = Vault::open_with(Arc::clone(&backend), &encrypted(raw(2), zstd))
@@ -1314,6 +1749,7 @@ mod tests {
             .put_chunk(id, &codec::PlainChunk::copy_from(&data))
             .await
             .unwrap();
+        vault.flush().await.unwrap();
         let first = vault.opened_slot().unwrap().to_owned();
         let added = vault.add_key(raw(2).as_ref()).await.unwrap();
         let e = vault.remove_key("nope").await.unwrap_err();
