@@ -234,9 +234,10 @@ pub struct GcArgs {
     /// Print the plan and stop.
     #[arg(long)]
     pub dry_run: bool,
-    /// Keep unreferenced chunks younger than this.
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
-    pub grace: std::time::Duration,
+    /// Keep unreferenced chunks younger than this; in a format-2 vault, delete what an earlier
+    /// gc condemned only this long after [default: the vault's grace, 24h unless set at init]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub grace: Option<std::time::Duration>,
 }
 
 /// `ldv unlock`.

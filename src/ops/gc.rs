@@ -147,6 +147,36 @@ pub struct GcReport {
     pub elapsed_ms: u64,
 }
 
+/// Plans gc of a format-2 vault (see `store::collect`): reads the index first, then every
+/// manifest, so a version committed after the index was read is marked too. Takes no lock.
+pub async fn plan_packs(
+    vault: &Vault,
+    grace: Duration,
+    parallel: usize,
+    dry_run: bool,
+) -> Result<crate::store::collect::PackPlan> {
+    use crate::store::collect;
+    // The store's own clock decides what is old enough; a dry run writes nothing, so it
+    // estimates with the local one.
+    let now = if dry_run {
+        SystemTime::now()
+    } else {
+        collect::store_now(vault).await?
+    };
+    let listing = vault.read_index_listing().await?;
+    let mut marks = Marks::default();
+    marks.update(vault, parallel).await?;
+    collect::plan(
+        vault,
+        listing,
+        &marks.referenced,
+        marks.seen.len() as u64,
+        grace,
+        now,
+    )
+    .await
+}
+
 /// Marks every referenced chunk and lists the unreferenced ones older than `grace`.
 pub async fn plan(vault: &Vault, grace: Duration, parallel: usize) -> Result<GcPlan> {
     let mut marks = Marks::default();

@@ -276,6 +276,18 @@ impl Codec {
         worth_it(data.len(), out.len()).then_some(out)
     }
 
+    /// Checks and opens the frame of chunk `id` whose size no manifest gives (gc copying it
+    /// between packs), up to [`MAX_DECODED`] bytes of plaintext.
+    pub fn decode_chunk_unsized(&self, id: ChunkId, frame: Bytes) -> Result<Bytes> {
+        self.open(
+            frame,
+            CHUNK_PURPOSE,
+            &id.0,
+            MAX_DECODED,
+            &format!("chunk {id}"),
+        )
+    }
+
     /// Checks and opens the frame of chunk `id`, whose plaintext the manifest says is `size`
     /// bytes, and returns that plaintext (without copying for a plain, uncompressed frame).
     /// Any damage, or a frame that does not belong to this vault, is an integrity error.

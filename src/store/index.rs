@@ -372,10 +372,52 @@ impl Index {
     }
 }
 
-/// Lists `index/` and reads every segment and mark into an [`Index`]. Segments come from
-/// `local` (a directory of verified copies, named as in the vault) when it holds them; the
-/// others are fetched and copied there. Copies of segments no longer listed are removed.
+/// Everything under `index/`: segments read (split into live and superseded) and marks.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Segments no visible segment supersedes, with their contents.
+    pub live: Vec<(SegmentId, ObjectMeta, Segment)>,
+    /// Segments some visible segment supersedes.
+    pub superseded: Vec<(SegmentId, ObjectMeta)>,
+    /// gc marks, oldest first.
+    pub marks: Vec<(String, ObjectMeta, ParsedMark)>,
+}
+
+impl Index {
+    /// The merged index of a listing: marks first, so every location a write may reuse is
+    /// known to be uncondemned.
+    pub fn from_listing(listing: &Listing) -> Self {
+        let mut index = Index::default();
+        for (version, meta, mark) in &listing.marks {
+            index.condemned_packs.extend(mark.packs.iter().copied());
+            index.condemned_chunks.extend(mark.chunks.iter().copied());
+            index
+                .marks
+                .push((version.clone(), meta.clone(), mark.clone()));
+        }
+        for (id, meta, segment) in &listing.live {
+            index.add(segment);
+            index.segments.push((*id, meta.clone()));
+        }
+        index.superseded = listing.superseded.clone();
+        index
+    }
+}
+
+/// Lists `index/` and reads every segment and mark into an [`Index`] (see [`read_all`]).
 pub async fn load(backend: &DynBackend, codec: &Codec, local: Option<&Path>) -> Result<Index> {
+    Ok(Index::from_listing(&read_all(backend, codec, local).await?))
+}
+
+/// Lists `index/` and reads every segment and mark. Segments come from `local` (a directory of
+/// verified copies, named as in the vault) when it holds them; the others are fetched and
+/// copied there. Copies of segments no longer listed are removed.
+pub async fn read_all(
+    backend: &DynBackend,
+    codec: &Codec,
+    local: Option<&Path>,
+) -> Result<Listing> {
+    use futures::StreamExt;
     let listing: Vec<ObjectMeta> = backend.list(INDEX_PREFIX).try_collect().await?;
     let mut segments = Vec::new();
     let mut marks = Vec::new();
@@ -386,9 +428,9 @@ pub async fn load(backend: &DynBackend, codec: &Codec, local: Option<&Path>) -> 
             None => {}
         }
     }
-    segments.sort_by(|a, b| a.0.cmp(&b.0));
+    segments.sort_by_key(|a| a.0);
     marks.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut index = Index::default();
+    let mut out = Listing::default();
     for (version, meta) in marks {
         let raw = match read_capped(backend, &meta.key, MAX_MARK).await {
             Ok(raw) => raw,
@@ -397,15 +439,13 @@ pub async fn load(backend: &DynBackend, codec: &Codec, local: Option<&Path>) -> 
             Err(e) => return Err(e),
         };
         let mark = Mark::parse(&raw, &format!("gc mark {}", meta.key))?;
-        index.condemned_packs.extend(mark.packs.iter().copied());
-        index.condemned_chunks.extend(mark.chunks.iter().copied());
-        index.marks.push((version, meta, mark));
+        out.marks.push((version, meta, mark));
     }
     let local = local.map(Path::to_path_buf);
     if let Some(dir) = &local {
         prune_local(dir, &segments);
     }
-    let fetched = futures::stream::iter(segments)
+    let fetched: Vec<_> = futures::stream::iter(segments)
         .map(|(id, meta)| {
             let local = local.clone();
             async move {
@@ -413,9 +453,9 @@ pub async fn load(backend: &DynBackend, codec: &Codec, local: Option<&Path>) -> 
                 (id, meta, segment)
             }
         })
-        .buffer_unordered(8);
-    use futures::StreamExt;
-    let fetched: Vec<_> = fetched.collect().await;
+        .buffer_unordered(8)
+        .collect()
+        .await;
     let mut read = Vec::with_capacity(fetched.len());
     let mut superseded = HashSet::new();
     for (id, meta, segment) in fetched {
@@ -429,16 +469,15 @@ pub async fn load(backend: &DynBackend, codec: &Codec, local: Option<&Path>) -> 
             Err(e) => return Err(e),
         }
     }
-    read.sort_by(|a, b| a.0.cmp(&b.0));
+    read.sort_by_key(|a| a.0);
     for (id, meta, segment) in read {
         if superseded.contains(&id) {
-            index.superseded.push((id, meta));
-            continue;
+            out.superseded.push((id, meta));
+        } else {
+            out.live.push((id, meta, segment));
         }
-        index.add(&segment);
-        index.segments.push((id, meta));
     }
-    Ok(index)
+    Ok(out)
 }
 
 /// Reads segment `id`, from the local copy when there is a sound one.

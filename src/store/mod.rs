@@ -5,6 +5,7 @@
 
 pub mod chunker;
 pub mod codec;
+pub mod collect;
 pub mod crypto;
 pub mod index;
 pub mod keys;
@@ -678,6 +679,47 @@ impl Vault {
             }
         }
         Ok(())
+    }
+
+    /// Lists and reads every index segment and mark of this format-2 vault, for gc.
+    pub async fn read_index_listing(&self) -> Result<index::Listing> {
+        let local = self.packed.as_ref().and_then(|p| p.local.as_deref());
+        index::read_all(&self.backend, &self.codec, local).await
+    }
+
+    /// Checks a stored frame against chunk `id` (opening it, hashing its plaintext) without
+    /// knowing the chunk's size; for gc, which copies frames between packs.
+    pub async fn check_stored_frame(&self, id: ChunkId, frame: Bytes) -> Result<()> {
+        let codec = self.codec.clone();
+        cpu_work(frame.len(), move || {
+            let plain = codec.decode_chunk_unsized(id, frame)?;
+            if codec.chunk_id(&plain) != id {
+                return Err(Error::integrity(
+                    format!("chunk {id}"),
+                    "content does not match its id",
+                ));
+            }
+            Ok(())
+        })
+        .await?
+    }
+
+    /// Adds an already encoded frame of chunk `id` to the pack being written (gc's repacking).
+    pub async fn put_frame(&self, id: ChunkId, frame: Bytes) -> Result<()> {
+        let packed = self
+            .packed
+            .as_ref()
+            .expect("only format-2 vaults have packs");
+        packed.writer.add(id, frame).await
+    }
+
+    /// Uploads every pack written so far and returns them, without indexing them: the caller
+    /// writes the segment (gc, whose segment supersedes the others).
+    pub async fn flush_packs(&self) -> Result<Vec<writer::Written>> {
+        match &self.packed {
+            Some(packed) => packed.writer.flush().await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Runs `f` on the loaded index (loading it first); for gc and verify.
