@@ -28,10 +28,12 @@ use crate::store::codec::{
     self, Algorithm, CHUNK_PURPOSE, Codec, CompressionConfig, HEADER_LEN, MAX_DECODED, PlainChunk,
 };
 use crate::store::crypto::{self, Cipher, KdfParams, KeyBytes, KeySlot, SlotKind, VaultKeys};
+use crate::store::index::{self, Mark, Segment};
 use crate::store::keys::{KeyProvider, PassphraseKey, RawKey};
 use crate::store::layout::{self, ChunkId, ObjectRef};
 use crate::store::locks::{LockInfo, LockKind};
 use crate::store::manifest::{self, ChunkRef, Manifest};
+use crate::store::pack::{self, PackEntry, PackId};
 use crate::store::{Descriptor, EncryptionOptions, Vault, VaultOptions, parse_descriptor};
 
 /// A fuzz target: takes any bytes, panics only on a finding.
@@ -47,6 +49,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("frame_round_trip", frame_round_trip),
     ("manifest", manifest),
     ("manifest_sealed", manifest_sealed),
+    ("pack", pack),
+    ("index_segment", index_segment),
+    ("gc_mark", gc_mark),
     ("descriptor", descriptor),
     ("lock", lock),
     ("profile", profile),
@@ -367,6 +372,421 @@ pub fn manifest_sealed(data: &[u8]) {
     if let Some(m) = read_manifest(&json, name, version) {
         check_manifest(&m, name, version);
     }
+}
+
+/// The context a sealed pack trailer is bound to (`store::pack`'s, private there). If the two
+/// drift apart, the `pack` seeds that seal a trailer here stop agreeing with their plain twins
+/// and the seed test fails.
+const PACK_TRAILER_CONTEXT: &str = "ldv-pack-trailer";
+/// The context a sealed index segment is bound to (`store::index`'s, private there; checked the
+/// same way by the `index_segment` seeds).
+const SEGMENT_CONTEXT: &str = "ldv-index-segment";
+
+/// The cipher a target's mode byte picks (bit 1): AES-256-GCM or ChaCha20-Poly1305.
+fn mode_cipher(mode: u8) -> Cipher {
+    if mode & 2 == 0 {
+        Cipher::Aes256Gcm
+    } else {
+        Cipher::ChaCha20Poly1305
+    }
+}
+
+/// Reads a pack as ldv does, whole (`parse_pack`) and as a ranged reader does (`parse_tail` on
+/// the last bytes, then `parse_trailer` on the trailer): they must agree, every failure is
+/// damage, and every entry of an accepted pack is a non-empty frame inside the frames, in order
+/// and without overlap.
+fn read_pack(codec: &Codec, stored: &Bytes) -> Option<Vec<PackEntry>> {
+    let whole = pack::parse_pack(codec, stored, "fuzz pack");
+    let len = stored.len() as u64;
+    if stored.len() >= pack::TAIL_LEN {
+        let ranged = pack::parse_tail(&stored[stored.len() - pack::TAIL_LEN..], len, "fuzz pack")
+            .and_then(|trailer_len| {
+                let frames_len = len - pack::TAIL_LEN as u64 - trailer_len;
+                let trailer = stored.slice(frames_len as usize..stored.len() - pack::TAIL_LEN);
+                pack::parse_trailer(codec, trailer, frames_len, "fuzz pack")
+            });
+        match (&whole, &ranged) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "whole and ranged pack reads disagree"),
+            (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind(), "{a} / {b}"),
+            (a, b) => panic!("the pack readers disagree: whole {a:?}, ranged {b:?}"),
+        }
+    }
+    let entries = match whole {
+        Ok(entries) => entries,
+        Err(e) => {
+            assert_eq!(
+                e.kind(),
+                crate::ErrorKind::IntegrityCheckFailed,
+                "a bad pack is damage: {e}"
+            );
+            return None;
+        }
+    };
+    assert!(
+        stored.ends_with(pack::PACK_MAGIC),
+        "a pack without its magic"
+    );
+    let (trailer_len, _) = take_u32(&stored[stored.len() - pack::TAIL_LEN..]);
+    let frames_len = len - pack::TAIL_LEN as u64 - u64::from(trailer_len);
+    let mut end = 0u64;
+    for e in &entries {
+        let (start, stop) = (u64::from(e.offset), u64::from(e.offset) + u64::from(e.len));
+        assert!(e.len > 0, "an empty frame in {e:?}");
+        assert!(
+            start >= end,
+            "{e:?} overlaps the frame before it (ends at {end})"
+        );
+        assert!(
+            stop <= frames_len,
+            "{e:?} runs past the {frames_len} bytes of frames"
+        );
+        end = stop;
+    }
+    Some(entries)
+}
+
+/// A pack object (format 2): `[mode][rest]`. Mode bit 1 picks the cipher of the sealed codec.
+/// - bit 2 clear, bit 0 clear: `rest` is a stored pack, as anyone who can write to the bucket
+///   could write it, read by the plain codec and by the sealed one (at most one may accept it);
+/// - bit 2 clear, bit 0 set: `rest` is `[split: u16 LE][frames ‖ trailer body]` (split taken
+///   modulo the length): the pack is assembled with the trailer stored plain and, again, sealed
+///   here under the right key; the two must read the same (so the trailer parser behind the
+///   AEAD is reached);
+/// - bit 2 set: a round trip. `rest` is chunks, each `[len: u8][bytes]`, encoded by the plain
+///   (bit 0 clear) or sealed codec with the compression of bits 3-4, packed by `PackBuilder`:
+///   the pack must parse to the builder's entries, each holding its frame, each frame decoding
+///   to its chunk.
+pub fn pack(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let sealed = sealed_codec(mode_cipher(mode));
+    if mode & 4 != 0 {
+        return pack_round_trip(mode, rest);
+    }
+    if mode & 1 == 0 {
+        let stored = Bytes::copy_from_slice(rest);
+        let plain = read_pack(&Codec::plain(), &stored);
+        let opened = read_pack(&sealed, &stored);
+        assert!(
+            plain.is_none() || opened.is_none(),
+            "one pack read by both a plain and an encrypted vault"
+        );
+        return;
+    }
+    let (split, rest) = (
+        usize::from(u16::from_le_bytes([
+            rest.first().copied().unwrap_or(0),
+            rest.get(1).copied().unwrap_or(0),
+        ])),
+        rest.get(2..).unwrap_or_default(),
+    );
+    let (frames, body) = rest.split_at(split % (rest.len() + 1));
+    let assemble = |trailer: &[u8]| {
+        let mut out = frames.to_vec();
+        out.extend_from_slice(trailer);
+        out.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
+        out.extend_from_slice(pack::PACK_MAGIC);
+        Bytes::from(out)
+    };
+    let plain = read_pack(&Codec::plain(), &assemble(body));
+    let trailer = sealed.encode_manifest(PACK_TRAILER_CONTEXT, body.to_vec());
+    let opened = read_pack(&sealed, &assemble(&trailer));
+    // A plain trailer that begins like a sealed frame is refused (its salt is random: one
+    // plain pack in 2^32 is unreadable); the sealed one is not.
+    if !body.starts_with(codec::MAGIC) {
+        assert_eq!(plain, opened, "a trailer read differently once sealed");
+    }
+}
+
+fn pack_round_trip(mode: u8, mut rest: &[u8]) {
+    let algorithm = [
+        Algorithm::None,
+        Algorithm::Gzip,
+        Algorithm::Zstd,
+        Algorithm::Lz4,
+    ][usize::from(mode >> 3 & 3)];
+    let keys = (mode & 1 == 1).then(|| test_keys(mode_cipher(mode)));
+    let codec = Codec::new(
+        CompressionConfig {
+            algorithm,
+            level: algorithm.default_level(),
+            min_size: 0,
+        },
+        keys,
+    );
+    let mut chunks = Vec::new();
+    while let Some((&n, tail)) = rest.split_first() {
+        let (chunk, tail) = tail.split_at(usize::from(n).min(tail.len()));
+        chunks.push(chunk);
+        rest = tail;
+    }
+    let mut builder = pack::PackBuilder::with_capacity(64);
+    let mut frames = Vec::with_capacity(chunks.len());
+    for chunk in &chunks {
+        let id = codec.chunk_id(chunk);
+        let frame = codec.encode_chunk(id, &PlainChunk::copy_from(chunk));
+        builder.push(id, &frame);
+        frames.push(frame);
+    }
+    assert_eq!(builder.is_empty(), chunks.is_empty());
+    let frames_len: u64 = frames.iter().map(|f| f.len() as u64).sum();
+    assert_eq!(builder.len(), frames_len);
+    let (id, stored, entries) = builder.finish(&codec);
+    assert_eq!(id, PackId::of(&stored), "a pack is named by its bytes");
+    assert_eq!(PackId::from_key(&id.key()), Some(id));
+    assert_eq!(entries.len(), chunks.len());
+    let parsed = read_pack(&codec, &stored).expect("a pack ldv wrote parses");
+    assert_eq!(parsed, entries, "a pack's trailer changed its entries");
+    for ((e, frame), chunk) in parsed.iter().zip(&frames).zip(&chunks) {
+        let at = e.offset as usize..e.offset as usize + e.len as usize;
+        assert_eq!(&stored[at.clone()], &frame[..], "a frame moved in its pack");
+        let back = codec
+            .decode_chunk(e.id, stored.slice(at), chunk.len() as u64)
+            .expect("a packed frame decodes");
+        assert_eq!(&back[..], *chunk, "a packed chunk changed");
+    }
+    // The other kind of vault cannot read it.
+    let other = if codec.cipher().is_some() {
+        Codec::plain()
+    } else {
+        sealed_codec(mode_cipher(mode))
+    };
+    assert!(pack::parse_pack(&other, &stored, "fuzz pack").is_err());
+}
+
+/// Parses a stored segment with `codec`; for one that parses, the properties of any segment:
+/// its entries are possible, it re-encodes to a segment that parses back equal (byte for byte
+/// in a plain vault, where the encoding is canonical), `decode` under its name agrees with
+/// `parse`, and `decode` under any other name refuses it.
+fn open_segment(codec: &Codec, stored: &Bytes) -> Option<Segment> {
+    let segment = match Segment::parse(codec, stored.clone(), "fuzz segment") {
+        Ok(s) => s,
+        Err(e) => {
+            assert_eq!(
+                e.kind(),
+                crate::ErrorKind::IntegrityCheckFailed,
+                "a bad segment is damage: {e}"
+            );
+            return None;
+        }
+    };
+    check_segment(&segment);
+    let id = PackId::of(stored);
+    let decoded = Segment::decode(codec, &id, stored.clone()).expect("decode under its name");
+    assert_eq!(decoded, segment, "decode and parse disagree");
+    let (again_id, again) = segment.encode(codec);
+    if codec.cipher().is_none() {
+        assert_eq!(again, *stored, "a plain segment re-encoded to other bytes");
+        assert_eq!(again_id, id);
+    }
+    assert_eq!(
+        Segment::decode(codec, &again_id, again).expect("a re-encoded segment decodes"),
+        segment,
+        "a segment changed through a round trip"
+    );
+    let mut wrong = id;
+    wrong.0[31] ^= 1;
+    let err = Segment::decode(codec, &wrong, stored.clone())
+        .expect_err("a segment decoded under another name");
+    assert_eq!(err.kind(), crate::ErrorKind::IntegrityCheckFailed);
+    Some(segment)
+}
+
+fn check_segment(segment: &Segment) {
+    for (pack, entries) in &segment.packs {
+        for e in entries {
+            assert!(e.len > 0, "an empty entry {e:?}");
+            assert!(
+                *pack != index::LEGACY || e.offset == 0,
+                "a format-1 chunk object at offset {}",
+                e.offset
+            );
+        }
+    }
+}
+
+/// An index segment (format 2): `[mode][rest]`. Mode bit 1 picks the cipher of the sealed codec.
+/// - bit 2 clear, bit 0 clear: `rest` is a stored segment, read by the plain and the sealed
+///   codec (at most one may accept it);
+/// - bit 2 clear, bit 0 set: `rest` is a segment body, stored plain and sealed here under the
+///   right key: the two must read the same;
+/// - bit 2 set: `rest` describes a segment (supersedes, packs, entries), which is encoded by
+///   the plain (bit 0 clear) or sealed codec and must decode to itself exactly when its entries
+///   are possible (non-empty; offset 0 for format-1 chunk objects), under its name only.
+pub fn index_segment(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let sealed = sealed_codec(mode_cipher(mode));
+    if mode & 4 != 0 {
+        let codec = if mode & 1 == 0 {
+            Codec::plain()
+        } else {
+            sealed
+        };
+        return segment_round_trip(&codec, rest);
+    }
+    if mode & 1 == 0 {
+        let stored = Bytes::copy_from_slice(rest);
+        let plain = open_segment(&Codec::plain(), &stored);
+        let opened = open_segment(&sealed, &stored);
+        assert!(
+            plain.is_none() || opened.is_none(),
+            "one segment read by both a plain and an encrypted vault"
+        );
+        return;
+    }
+    let plain = open_segment(&Codec::plain(), &Bytes::copy_from_slice(rest));
+    let stored = sealed.encode_manifest(SEGMENT_CONTEXT, rest.to_vec());
+    let opened = open_segment(&sealed, &stored);
+    assert_eq!(plain, opened, "a segment read differently once sealed");
+}
+
+/// Hands out a fuzz input's bytes, then zeros.
+struct Bytewise<'a>(&'a [u8]);
+
+impl Bytewise<'_> {
+    fn u8(&mut self) -> u8 {
+        let Some((&b, rest)) = self.0.split_first() else {
+            return 0;
+        };
+        self.0 = rest;
+        b
+    }
+
+    fn u16(&mut self) -> u32 {
+        u32::from(u16::from_le_bytes([self.u8(), self.u8()]))
+    }
+}
+
+fn segment_round_trip(codec: &Codec, data: &[u8]) {
+    let mut r = Bytewise(data);
+    let supersedes = (0..r.u8() % 4).map(|_| PackId([r.u8(); 32])).collect();
+    let packs = (0..r.u8() % 5)
+        .map(|_| {
+            let pack = match r.u8() {
+                0 => index::LEGACY,
+                b => PackId([b; 32]),
+            };
+            let entries = (0..r.u8() % 6)
+                .map(|_| PackEntry {
+                    id: ChunkId([r.u8(); 32]),
+                    offset: r.u16(),
+                    len: r.u16(),
+                })
+                .collect();
+            (pack, entries)
+        })
+        .collect();
+    let segment = Segment { supersedes, packs };
+    let possible = segment.packs.iter().all(|(pack, entries)| {
+        entries
+            .iter()
+            .all(|e| e.len > 0 && (*pack != index::LEGACY || e.offset == 0))
+    });
+    let (id, stored) = segment.encode(codec);
+    assert_eq!(id, PackId::of(&stored), "a segment is named by its bytes");
+    assert_eq!(
+        index::parse_key(&index::segment_key(&id)),
+        Some(index::IndexKey::Segment(id))
+    );
+    match Segment::decode(codec, &id, stored.clone()) {
+        Ok(back) => {
+            assert!(possible, "an impossible segment decoded: {segment:?}");
+            assert_eq!(back, segment, "a segment changed through a round trip");
+        }
+        Err(e) => {
+            assert!(!possible, "a segment ldv wrote did not decode: {e}");
+            assert_eq!(e.kind(), crate::ErrorKind::IntegrityCheckFailed);
+        }
+    }
+    let mut wrong = id;
+    wrong.0[0] ^= 0x80;
+    assert!(Segment::decode(codec, &wrong, stored).is_err());
+}
+
+/// The properties of a key `parse_key` read: it is the key of what it names, and a valid
+/// storage key.
+fn check_index_key(key: &str) {
+    match index::parse_key(key) {
+        Some(index::IndexKey::Segment(id)) => {
+            assert_eq!(
+                index::segment_key(&id),
+                key,
+                "a segment key did not round-trip"
+            );
+        }
+        Some(index::IndexKey::Mark(version)) => {
+            assert!(layout::is_version(&version), "mark version {version:?}");
+            assert_eq!(format!("{}{version}", index::MARK_PREFIX), key);
+        }
+        None => return,
+    }
+    crate::backend::validate_key(key).expect("an index key is a valid storage key");
+}
+
+/// A gc mark (`index/mark-<version>`, JSON) as the index loader reads it (`Mark::parse`), and
+/// the same bytes as an `index/` key name (`parse_key`), alone and behind the index and mark
+/// prefixes. A mark that parses holds exactly the ids it lists and round-trips; a key that
+/// parses is the key of what it names; the key of any segment id parses back to it.
+pub fn gc_mark(data: &[u8]) {
+    match Mark::parse(data, "fuzz mark") {
+        Ok(parsed) => {
+            let mark: Mark = serde_json::from_slice(data).expect("a parsed mark is a Mark");
+            fn same<T: Copy + Eq + std::hash::Hash>(
+                listed: &[String],
+                set: &std::collections::HashSet<T>,
+                id: impl Fn(&str) -> T,
+            ) {
+                let ids: std::collections::HashSet<T> = listed.iter().map(|s| id(s)).collect();
+                assert!(ids == *set, "a mark's ids changed");
+            }
+            let chunk = |s: &str| s.parse::<ChunkId>().expect("a listed id parses");
+            same(&mark.packs, &parsed.packs, |s| PackId(chunk(s).0));
+            same(&mark.chunks, &parsed.chunks, chunk);
+            same(&mark.segments, &parsed.segments, |s| PackId(chunk(s).0));
+            let again = serde_json::to_vec(&mark).expect("a mark serializes");
+            let back = Mark::parse(&again, "fuzz mark").expect("a mark re-parses");
+            assert!(
+                back.packs == parsed.packs
+                    && back.chunks == parsed.chunks
+                    && back.segments == parsed.segments,
+                "a mark changed through a round trip"
+            );
+            let mut value: Mark = serde_json::from_slice(&again).expect("a Mark re-parses");
+            let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).ok();
+            assert_eq!(
+                ms(value.created_at),
+                ms(mark.created_at),
+                "created_at moved"
+            );
+            value.created_at = mark.created_at;
+            assert_eq!(value, mark);
+        }
+        Err(e) => assert_eq!(
+            e.kind(),
+            crate::ErrorKind::IntegrityCheckFailed,
+            "a bad mark is damage: {e}"
+        ),
+    }
+    let s = String::from_utf8_lossy(data);
+    check_index_key(&s);
+    check_index_key(&format!("{}{s}", index::INDEX_PREFIX));
+    let mark_key = format!("{}{s}", index::MARK_PREFIX);
+    check_index_key(&mark_key);
+    assert_eq!(
+        index::parse_key(&mark_key),
+        layout::is_version(&s).then(|| index::IndexKey::Mark(s.clone().into_owned()))
+    );
+    let mut id = [0u8; 32];
+    let n = data.len().min(32);
+    id[..n].copy_from_slice(&data[..n]);
+    let id = PackId(id);
+    assert_eq!(
+        index::parse_key(&index::segment_key(&id)),
+        Some(index::IndexKey::Segment(id))
+    );
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -770,6 +1190,9 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             }
             out
         }
+        "pack" => seed_packs(&texts[..4]),
+        "index_segment" => seed_segments(&texts[..4]),
+        "gc_mark" => seed_marks(),
         "descriptor" => seed_descriptors(),
         "lock" => [LockKind::Shared, LockKind::Exclusive]
             .into_iter()
@@ -850,6 +1273,161 @@ fn algorithm_code(algorithm: Algorithm) -> u8 {
         Algorithm::Zstd => 2,
         Algorithm::Lz4 => 3,
     }
+}
+
+/// A pack of `chunks` as a vault with `codec` writes it: its name, bytes and entries.
+fn seed_pack(codec: &Codec, chunks: &[Vec<u8>]) -> (PackId, Bytes, Vec<PackEntry>) {
+    let mut builder = pack::PackBuilder::default();
+    for chunk in chunks {
+        let id = codec.chunk_id(chunk);
+        builder.push(id, &codec.encode_chunk(id, &PlainChunk::copy_from(chunk)));
+    }
+    builder.finish(codec)
+}
+
+fn with_mode(mode: u8, rest: &[u8]) -> Vec<u8> {
+    let mut out = vec![mode];
+    out.extend_from_slice(rest);
+    out
+}
+
+/// Packs as ldv writes them (plain, and sealed by each cipher; of no chunk, one and several)
+/// with truncations; the same frames and trailer to be assembled and sealed by the target; and
+/// chunk lists for the round trip under each compression and cipher. `chunks` are under 256
+/// bytes each.
+fn seed_packs(chunks: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (mode, codec) in [
+        (0u8, Codec::plain()),
+        (0, sealed_codec(Cipher::Aes256Gcm)),
+        (2, sealed_codec(Cipher::ChaCha20Poly1305)),
+    ] {
+        for n in [0, 1, chunks.len()] {
+            let (_, stored, _) = seed_pack(&codec, &chunks[..n]);
+            out.push(with_mode(mode, &stored));
+        }
+        let (_, stored, _) = seed_pack(&codec, chunks);
+        let len = stored.len();
+        for cut in [
+            &stored[..len - 1],
+            &stored[1..],
+            &stored[..len - pack::TAIL_LEN],
+            &stored[len - pack::TAIL_LEN..],
+        ] {
+            out.push(with_mode(mode, cut));
+        }
+    }
+    let (_, stored, _) = seed_pack(&Codec::plain(), chunks);
+    let (trailer_len, _) = take_u32(&stored[stored.len() - pack::TAIL_LEN..]);
+    let frames_len = stored.len() - pack::TAIL_LEN - trailer_len as usize;
+    for mode in [1u8, 3] {
+        let mut seed = vec![mode];
+        seed.extend_from_slice(
+            &u16::try_from(frames_len)
+                .expect("seed frames are small")
+                .to_le_bytes(),
+        );
+        seed.extend_from_slice(&stored[..stored.len() - pack::TAIL_LEN]);
+        out.push(seed);
+    }
+    let listed: Vec<u8> = chunks
+        .iter()
+        .flat_map(|c| {
+            let mut item = vec![u8::try_from(c.len()).expect("seed chunks are small")];
+            item.extend_from_slice(c);
+            item
+        })
+        .collect();
+    for mode in [4u8, 5, 7, 4 | 8, 5 | 16, 7 | 24] {
+        out.push(with_mode(mode, &listed));
+    }
+    out
+}
+
+/// Segments as ldv writes them (one indexing a real pack and a format-1 chunk, superseding
+/// another; an empty one), plain and sealed, with truncations; their bodies to be sealed by the
+/// target; and descriptions for the round trip, one of them impossible.
+fn seed_segments(chunks: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let (pack_id, _, entries) = seed_pack(&Codec::plain(), chunks);
+    let legacy = PackEntry {
+        id: ChunkId::of(&chunks[chunks.len() - 1]),
+        offset: 0,
+        len: 107,
+    };
+    let segments = [
+        Segment {
+            supersedes: vec![PackId::of(b"older"), PackId::of(b"oldest")],
+            packs: vec![(pack_id, entries), (index::LEGACY, vec![legacy])],
+        },
+        Segment::default(),
+    ];
+    let mut out = Vec::new();
+    for segment in &segments {
+        let (_, body) = segment.encode(&Codec::plain());
+        out.push(with_mode(0, &body));
+        out.push(with_mode(1, &body));
+        out.push(with_mode(3, &body));
+        for (mode, cipher) in [(0u8, Cipher::Aes256Gcm), (2, Cipher::ChaCha20Poly1305)] {
+            let (_, stored) = segment.encode(&sealed_codec(cipher));
+            out.push(with_mode(mode, &stored));
+        }
+        for cut in [body.len() - 1, 12, 8] {
+            out.push(with_mode(0, &body[..cut]));
+        }
+    }
+    let described: [&[u8]; 3] = [
+        // Superseding one; a format-1 chunk; a pack of two.
+        &[
+            1, 7, 2, 0, 1, 3, 0, 0, 100, 0, 9, 2, 4, 0, 0, 50, 0, 5, 50, 0, 20, 0,
+        ],
+        // A format-1 chunk at an offset: impossible.
+        &[0, 1, 0, 1, 3, 5, 0, 100, 0],
+        &[],
+    ];
+    for d in described {
+        for mode in [4u8, 5, 7] {
+            out.push(with_mode(mode, d));
+        }
+    }
+    out
+}
+
+/// Marks as gc writes them (compact and pretty; one condemning a pack, a chunk object and a
+/// segment, one empty), and `index/` keys: a segment's, a mark's, and their bare tails.
+fn seed_marks() -> Vec<Vec<u8>> {
+    let created_at = UNIX_EPOCH + Duration::from_millis(1_767_225_600_123);
+    let full = Mark {
+        created_at,
+        packs: vec![PackId::of(b"pack").to_string()],
+        chunks: vec![ChunkId::of(b"chunk").to_hex()],
+        segments: vec![
+            PackId::of(b"segment").to_string(),
+            PackId::of(b"segment 2").to_string(),
+        ],
+    };
+    let empty = Mark {
+        created_at,
+        packs: Vec::new(),
+        chunks: Vec::new(),
+        segments: Vec::new(),
+    };
+    let mut out = Vec::new();
+    for mark in [&full, &empty] {
+        out.push(serde_json::to_vec(mark).expect("a mark serializes"));
+        out.push(serde_json::to_vec_pretty(mark).expect("a mark serializes"));
+    }
+    let segment = PackId::of(b"segment");
+    let version = "20260101T000000123Z-0a1b2c3d";
+    for key in [
+        index::segment_key(&segment),
+        format!("{}{version}", index::MARK_PREFIX),
+        segment.to_string(),
+        version.to_string(),
+        index::INDEX_PREFIX.to_string(),
+    ] {
+        out.push(key.into_bytes());
+    }
+    out
 }
 
 fn seed_manifests() -> Vec<Manifest> {

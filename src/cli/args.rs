@@ -96,6 +96,8 @@ pub enum Command {
     /// Manage the keys of an encrypted vault (re-wraps the vault key; data is never re-encrypted).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Convert a format-1 vault to format 2 (packs and an index), in place and crash-safe.
+    Migrate,
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -103,7 +105,7 @@ pub enum Command {
 /// Chunking modes selectable on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ChunkingMode {
-    /// Content-defined (FastCDC; min 1 MiB, avg 4 MiB, max 16 MiB).
+    /// Content-defined (FastCDC; min 32 KiB, avg 128 KiB, max 512 KiB; format 1: 1/4/16 MiB).
     Cdc,
     /// Fixed 64 MiB chunks; files under 128 MiB kept whole.
     Fixed,
@@ -118,6 +120,27 @@ pub struct InitArgs {
     /// Also write a profile with this name for the vault into the config file.
     #[arg(long, value_name = "NAME")]
     pub save_profile: Option<String>,
+    /// Vault format: 2 (packs and an index), or 1 for vaults older ldv must read
+    /// [default: LDV_VAULT_FORMAT, else 2].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=2))]
+    pub format: Option<u32>,
+    /// Format 2: how long gc waits between condemning data and deleting it; a put must finish
+    /// within nine tenths of it [default: 24h].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub gc_grace: Option<std::time::Duration>,
+    /// Format 2: the size packs are filled to before upload, 1 MiB to 128 MiB [default: 16MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_pack_size)]
+    pub pack_size: Option<u64>,
+}
+
+/// Parses a pack size such as `16MiB`.
+fn parse_pack_size(s: &str) -> Result<u64, String> {
+    let bytes = crate::config::parse_size(s)?.0;
+    if crate::store::pack::TARGET_RANGE.contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(format!("{s} is outside 1MiB..=128MiB"))
+    }
 }
 
 /// `ldv put`.

@@ -169,7 +169,9 @@ impl Ctx {
             Err(e)
                 if e.kind() == ErrorKind::NotFound && self.settings.location.embedded_default =>
             {
-                let chunker = self.settings.chunker.unwrap_or_default();
+                let chunker = self.settings.chunker.unwrap_or_else(|| {
+                    crate::store::chunker::ChunkerConfig::cdc_for_format(self.settings.vault_format)
+                });
                 Vault::init_with(Arc::clone(&stack.backend), chunker, &options)
                     .await?
                     .0
@@ -210,13 +212,31 @@ impl Ctx {
         }
     }
 
-    /// Takes a shared lock for a reader, so gc cannot delete chunks mid-read; a reader without
-    /// write access to the vault reads unlocked rather than not at all.
+    /// Takes a shared lock for a writer of a format-1 vault, so its gc waits; a format-2 vault's
+    /// writers take none (its gc is safe beside them).
+    pub async fn write_lock(
+        &self,
+        vault: &Vault,
+        command: &str,
+    ) -> crate::Result<Option<LockGuard>> {
+        if vault.pack_config().is_some() {
+            return Ok(None);
+        }
+        self.lock(vault, LockKind::Shared, command).await.map(Some)
+    }
+
+    /// Takes a shared lock for a reader of a format-1 vault, so gc cannot delete chunks
+    /// mid-read (a format-2 vault's readers need none: gc deletes only packs condemned a grace
+    /// period earlier, and a reader that finds a pack gone reloads the index); a reader
+    /// without write access to the vault reads unlocked rather than not at all.
     pub async fn read_lock(
         &self,
         vault: &Vault,
         command: &str,
     ) -> crate::Result<Option<LockGuard>> {
+        if vault.pack_config().is_some() {
+            return Ok(None);
+        }
         match self.lock(vault, LockKind::Shared, command).await {
             Ok(guard) => Ok(Some(guard)),
             Err(e) if e.kind() == ErrorKind::PermissionDenied => {
@@ -374,6 +394,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<u8> {
         Command::Gc(a) => commands::gc::run(ctx, a).await,
         Command::Unlock(a) => commands::unlock::run(ctx, a).await,
         Command::Key(a) => commands::key::run(ctx, a).await,
+        Command::Migrate => commands::migrate::run(ctx).await,
         Command::Completions(a) => commands::completions::run(a),
     }
 }

@@ -60,7 +60,25 @@ impl Default for ChunkerConfig {
     }
 }
 
+/// Format 2's content-defined defaults (packs make small chunks cheap; bench/chunk-size-study.md
+/// chose them): min 32 KiB, avg 128 KiB, max 512 KiB.
+pub const PACKED_CDC: ChunkerConfig = ChunkerConfig::Cdc {
+    min: 32 * 1024,
+    avg: 128 * 1024,
+    max: 512 * 1024,
+};
+
 impl ChunkerConfig {
+    /// The content-defined default of a vault of `format`: [`PACKED_CDC`] for format 2, the
+    /// larger format-1 default (one object per chunk) otherwise.
+    pub fn cdc_for_format(format: u32) -> Self {
+        if format >= 2 {
+            PACKED_CDC
+        } else {
+            Self::default()
+        }
+    }
+
     /// The seed's fixed-size defaults: 64 MiB chunks, files under 128 MiB kept whole.
     pub fn fixed_default() -> Self {
         Self::Fixed {

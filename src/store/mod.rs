@@ -492,6 +492,60 @@ impl Vault {
         Ok(stored)
     }
 
+    /// Converts this format-1 vault to format 2 in place (hold the exclusive lock): lists the
+    /// chunk objects once and writes them as one index segment of format-1 locations, then
+    /// rewrites the descriptor. A crash before the descriptor leaves a format-1 vault (with an
+    /// index object it ignores); after it, a format-2 vault whose old chunks stay where they
+    /// are, read through the index, until gc moves them into packs. Returns the chunks indexed.
+    pub async fn migrate(&mut self, packs: PackConfig) -> Result<u64> {
+        self.check_lock()?;
+        if self.packed.is_some() {
+            return Ok(0);
+        }
+        let location = self.backend.to_string();
+        let mut entries = Vec::new();
+        for (id, meta) in self.list_chunks().await? {
+            let len = u32::try_from(meta.size).map_err(|_| {
+                Error::integrity(
+                    format!("chunk {id}"),
+                    format!("its object is {} bytes, larger than any frame", meta.size),
+                )
+            })?;
+            if len > 0 {
+                entries.push(pack::PackEntry { id, offset: 0, len });
+            }
+        }
+        let count = entries.len() as u64;
+        let segment = index::Segment {
+            supersedes: Vec::new(),
+            packs: vec![(index::LEGACY, entries)],
+        };
+        let (id, bytes) = segment.encode(&self.codec);
+        self.backend
+            .put(&index::segment_key(&id), bytes, PutMode::Overwrite)
+            .await?;
+        let mut descriptor = self.stored_descriptor().await?;
+        if descriptor.format != FORMAT_1 {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("the vault at {location} was converted by another ldv meanwhile"),
+            ));
+        }
+        descriptor.format = VAULT_FORMAT;
+        descriptor.packs = Some(PackConfig {
+            legacy_chunks: true,
+            ..packs
+        });
+        self.backend
+            .put(
+                DESCRIPTOR_KEY,
+                descriptor_bytes(&descriptor),
+                PutMode::Overwrite,
+            )
+            .await?;
+        Ok(count)
+    }
+
     /// Removes key slot `id`; the last slot is never removed. Hold the exclusive lock.
     pub async fn remove_key(&mut self, id: &str) -> Result<KeySlot> {
         self.check_lock()?;

@@ -123,14 +123,27 @@ pub async fn run(ctx: &Ctx, args: InitArgs) -> anyhow::Result<u8> {
         let name = ask("Save as profile (empty to skip)", "")?;
         profile = (!name.trim().is_empty()).then(|| name.trim().to_owned());
     }
+    let format = args.format.unwrap_or(s.vault_format);
     let chunker = match args.chunking {
-        Some(ChunkingMode::Cdc) => ChunkerConfig::default(),
+        Some(ChunkingMode::Cdc) => ChunkerConfig::cdc_for_format(format),
         Some(ChunkingMode::Fixed) => ChunkerConfig::fixed_default(),
-        None => s.chunker.unwrap_or_default(),
+        None => s
+            .chunker
+            .unwrap_or_else(|| ChunkerConfig::cdc_for_format(format)),
     };
     let stack = ctx.stack_for(&backend_config).await?;
     let shown = stack.backend.to_string();
-    let options = ctx.vault_options(true).await?;
+    let mut options = ctx.vault_options(true).await?;
+    options.format = format;
+    if let Some(grace) = args.gc_grace {
+        if grace.as_secs() == 0 {
+            return Err(crate::error::Error::config("--gc-grace must be at least 1s").into());
+        }
+        options.packs.grace_secs = grace.as_secs();
+    }
+    if let Some(target) = args.pack_size {
+        options.packs.target = target;
+    }
     let (vault, created) = Vault::init_with(Arc::clone(&stack.backend), chunker, &options).await?;
     if let Some(name) = &profile {
         save_profile(

@@ -10,6 +10,7 @@ pub mod health;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod migrate;
 pub mod put;
 pub mod rm;
 pub mod stat;

@@ -10,7 +10,6 @@ use crate::cli::{Ctx, locked};
 use crate::error::{Error, Result};
 use crate::ops::put::{self, FileJob, PutOptions, PutReceipt};
 use crate::store::layout::validate_new_name;
-use crate::store::locks::LockKind;
 
 use super::emit;
 
@@ -124,8 +123,8 @@ pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
         content_type: args.content_type,
         metadata: args.meta.into_iter().collect::<BTreeMap<_, _>>(),
     };
-    let lock = ctx.lock(&vault, LockKind::Shared, "put").await?;
-    locked(Some(lock), async {
+    let lock = ctx.write_lock(&vault, "put").await?;
+    locked(lock, async {
         match plan {
             Plan::Stdin(name) => {
                 ctx.reporter.on_start(None, None);

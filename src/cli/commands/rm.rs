@@ -6,7 +6,6 @@ use crate::cli::{Ctx, locked};
 use crate::error::Result;
 use crate::ops::rm;
 use crate::store::layout::ObjectRef;
-use crate::store::locks::LockKind;
 
 /// Runs `ldv rm`: plan, confirm (or `--yes`), then delete the manifests.
 pub async fn run(ctx: &Ctx, args: RmArgs) -> anyhow::Result<u8> {
@@ -29,11 +28,8 @@ pub async fn run(ctx: &Ctx, args: RmArgs) -> anyhow::Result<u8> {
         }
         return Ok(crate::cli::exit::FAILED);
     }
-    let lock = ctx.lock(&vault, LockKind::Shared, "rm").await?;
-    let report = locked(Some(lock), async {
-        Ok(rm::execute(&vault, &targets).await?)
-    })
-    .await?;
+    let lock = ctx.write_lock(&vault, "rm").await?;
+    let report = locked(lock, async { Ok(rm::execute(&vault, &targets).await?) }).await?;
     if out.json {
         output::json(&report)?;
     } else if !out.quiet {
