@@ -75,6 +75,8 @@ impl Ctx {
             format: self.settings.vault_format,
             packs: crate::store::PackConfig::default(),
             index_cache: self.settings.index_cache.clone(),
+            packed_compression: (!self.settings.compression_chosen)
+                .then_some(crate::store::codec::CompressionConfig::PACKED_DEFAULT),
         })
     }
 

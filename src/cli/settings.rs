@@ -69,6 +69,8 @@ pub struct Settings {
     pub timeouts: TimeoutConfig,
     /// Compression of chunks written.
     pub compression: crate::store::codec::CompressionConfig,
+    /// Whether the profile chose the compression (else a format-2 vault compresses with zstd).
+    pub compression_chosen: bool,
     /// The profile's encryption, if it has one.
     pub encryption: Option<crate::config::EncryptionSpec>,
     /// The format of a vault created now: `LDV_VAULT_FORMAT` (1 or 2), else the newest.
@@ -307,6 +309,7 @@ impl Settings {
                 .map(|c| c.to_config())
                 .transpose()?
                 .unwrap_or(crate::store::codec::CompressionConfig::NONE),
+            compression_chosen: profile.and_then(|p| p.compression).is_some(),
             encryption: profile.and_then(|p| p.encryption.clone()),
             vault_format: vault_format()?,
             index_cache: index_cache(&location.backend),

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::backend::BackendExt;
 use crate::error::ErrorKind;
 use crate::error::{Error, Result};
 use crate::store::Vault;
@@ -114,7 +113,7 @@ pub async fn plan(
             let vault = Arc::clone(vault);
             let repeated = !seen.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
             async move {
-                let exists = repeated || vault.backend().exists(&id.key()).await?;
+                let exists = repeated || vault.holds_chunk(id).await?;
                 let size = chunk.len() as u64;
                 // The frame this chunk would be stored as, compressed and sealed like a put.
                 let stored = if exists {

@@ -160,32 +160,43 @@ async fn pump<W: Write + Send + 'static>(
     // Chunks are fetched as many at once as the window lets them (each GET waits a round trip
     // before its first byte), bounded by bytes in flight; each holds its share until handed on.
     let range = manifest.chunks_in(start, end);
+    let refs = &manifest.chunks[range];
+    // Chunks back to back in one pack come in one ranged read (a run).
+    let runs = vault
+        .read_runs(refs)
+        .await
+        .map_err(|e| e.context(format!("{}@{}", manifest.name, manifest.version)))?;
     let window = Window::new(parallel);
-    let fetched = futures::stream::iter(manifest.chunks[range].iter().copied())
-        .map(|c| {
+    let fetched = futures::stream::iter(runs)
+        .map(|run| {
             let vault = Arc::clone(vault);
             let window = window.clone();
+            let run = &refs[run];
             async move {
-                let held = window.admit(c.size).await;
+                let held = window.admit(run.iter().map(|c| c.size).sum()).await;
                 vault
-                    .get_chunk(c.id, c.size)
+                    .get_run(run)
                     .await
-                    .map(|data| (c, data, held))
+                    .map(|data| (run, data, held))
                     .map_err(|e| e.context(format!("{}@{}", manifest.name, manifest.version)))
             }
         })
         .buffered(window.width());
     let streamed = fetched
-        .try_for_each(|(c, data, _held)| {
-            let from = start.saturating_sub(c.offset).min(c.size) as usize;
-            let to = (end.min(c.offset + c.size) - c.offset) as usize;
-            let piece = data.slice(from..to);
-            let len = piece.len() as u64;
-            let sent = hash_tx
-                .as_ref()
-                .is_none_or(|tx| tx.send(piece.clone()).is_ok())
-                && write_tx.send(piece).is_ok();
-            reporter.on_bytes(len);
+        .try_for_each(|(run, datas, _held)| {
+            let mut sent = true;
+            for (c, data) in run.iter().zip(datas) {
+                let from = start.saturating_sub(c.offset).min(c.size) as usize;
+                let to = (end.min(c.offset + c.size) - c.offset) as usize;
+                let piece = data.slice(from..to);
+                let len = piece.len() as u64;
+                sent = sent
+                    && hash_tx
+                        .as_ref()
+                        .is_none_or(|tx| tx.send(piece.clone()).is_ok())
+                    && write_tx.send(piece).is_ok();
+                reporter.on_bytes(len);
+            }
             futures::future::ready(if sent {
                 Ok(())
             } else {

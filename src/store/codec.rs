@@ -163,6 +163,14 @@ impl CompressionConfig {
 
     /// The default minimum chunk size worth compressing.
     pub const DEFAULT_MIN_SIZE: u64 = 4096;
+
+    /// What a format-2 vault compresses with when the profile says nothing: zstd at level 3,
+    /// chunks of 4 KiB and up (an incompressible chunk is stored as is).
+    pub const PACKED_DEFAULT: Self = Self {
+        algorithm: Algorithm::Zstd,
+        level: 3,
+        min_size: Self::DEFAULT_MIN_SIZE,
+    };
 }
 
 /// Chunks at least this long are first tried on a sample, so incompressible data costs almost
@@ -223,6 +231,12 @@ impl Codec {
 
     fn header(&self, compression: u8) -> [u8; HEADER_LEN] {
         frame_header(compression, self.cipher().map_or(CIPHER_NONE, Cipher::code))
+    }
+
+    /// Whether frames are the chunks' own buffers (no compression, no encryption): encoding
+    /// is then free and needs no worker thread.
+    pub fn is_identity(&self) -> bool {
+        self.keys.is_none() && self.compression.algorithm == Algorithm::None
     }
 
     /// The stored frame of chunk `id`. A plain, uncompressed frame is the chunk's own buffer.

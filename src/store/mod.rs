@@ -169,6 +169,9 @@ pub struct VaultOptions {
     pub packs: PackConfig,
     /// Where copies of a remote vault's index segments are kept between runs.
     pub index_cache: Option<std::path::PathBuf>,
+    /// Compression for a format-2 vault in place of `compression` (the profile chose none, so
+    /// the format's default applies).
+    pub packed_compression: Option<CompressionConfig>,
 }
 
 impl Default for VaultOptions {
@@ -179,6 +182,7 @@ impl Default for VaultOptions {
             format: VAULT_FORMAT,
             packs: PackConfig::default(),
             index_cache: None,
+            packed_compression: None,
         }
     }
 }
@@ -361,7 +365,11 @@ impl Vault {
             ))),
             _ => None,
         };
-        let codec = Codec::new(options.compression, keys);
+        let compression = match (&descriptor.packs, options.packed_compression) {
+            (Some(_), Some(packed)) => packed,
+            _ => options.compression,
+        };
+        let codec = Codec::new(compression, keys);
         let packed = descriptor.packs.map(|config| Packed {
             config,
             writer: writer::PackWriter::new(Arc::clone(&backend), codec.clone(), config.target),
@@ -645,9 +653,12 @@ impl Vault {
                     if let Some(found) = self.with_index(|index| index.reusable(&id)).await? {
                         return Ok(u64::from(found.len));
                     }
-                    let (codec, plain) = (self.codec.clone(), chunk.clone());
-                    let frame =
-                        cpu_work(plain.len(), move || codec.encode_chunk(id, &plain)).await?;
+                    let frame = if self.codec.is_identity() {
+                        self.codec.encode_chunk(id, chunk)
+                    } else {
+                        let (codec, plain) = (self.codec.clone(), chunk.clone());
+                        cpu_work(plain.len(), move || codec.encode_chunk(id, &plain)).await?
+                    };
                     let stored = frame.len() as u64;
                     packed.writer.add(id, frame).await?;
                     uploaded = true;
@@ -694,6 +705,15 @@ impl Vault {
                 .fetch_add(chunk.len() as u64, Ordering::Relaxed);
             ChunkWrite::Existed(stored)
         })
+    }
+
+    /// Whether a put would find chunk `id` already stored (format 2: in the index, outside
+    /// condemned packs; format 1: its object exists).
+    pub async fn holds_chunk(&self, id: ChunkId) -> Result<bool> {
+        match &self.packed {
+            Some(_) => self.with_index(|index| index.reusable(&id).is_some()).await,
+            None => self.backend.exists(&id.key()).await,
+        }
     }
 
     /// Runs `f` on the index of this format-2 vault, loading the index first if this process
@@ -858,6 +878,133 @@ impl Vault {
         self.check_frame(id, size, frame).await
     }
 
+    /// Splits `chunks` (in content order) into runs that one ranged read each can fetch: in a
+    /// format-2 vault, consecutive chunks whose frames lie back to back in one pack, up to
+    /// [`RUN_BYTES`] of frames; otherwise one chunk per run.
+    pub async fn read_runs(
+        &self,
+        chunks: &[manifest::ChunkRef],
+    ) -> Result<Vec<std::ops::Range<usize>>> {
+        if self.packed.is_none() || chunks.len() < 2 {
+            return Ok((0..chunks.len()).map(|i| i..i + 1).collect());
+        }
+        self.with_index(|index| {
+            let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+            let mut last: Option<(index::Location, u64)> = None;
+            for (i, c) in chunks.iter().enumerate() {
+                let at = index.locate(&c.id).filter(|l| l.pack != index::LEGACY);
+                let joins = match (at, last, runs.last()) {
+                    (Some(at), Some((prev, bytes)), Some(run)) => {
+                        run.end == i
+                            && prev.pack == at.pack
+                            && u64::from(prev.offset) + u64::from(prev.len) == u64::from(at.offset)
+                            && bytes + u64::from(at.len) <= RUN_BYTES
+                    }
+                    _ => false,
+                };
+                if joins {
+                    let run = runs.last_mut().expect("checked above");
+                    run.end = i + 1;
+                    let (_, bytes) = last.expect("checked above");
+                    last = at.map(|a| (a, bytes + u64::from(a.len)));
+                } else {
+                    runs.push(i..i + 1);
+                    last = at.map(|a| (a, u64::from(a.len)));
+                }
+            }
+            runs
+        })
+        .await
+    }
+
+    /// Reads a run of chunks made by [`Vault::read_runs`] with one ranged read, and checks each
+    /// as [`Vault::get_chunk`] does. When the run's pack is gone or the index moved a chunk
+    /// since, each chunk is read on its own (which reloads the index).
+    pub async fn get_run(&self, chunks: &[manifest::ChunkRef]) -> Result<Vec<Bytes>> {
+        if chunks.len() == 1 || self.packed.is_none() {
+            let mut out = Vec::with_capacity(chunks.len());
+            for c in chunks {
+                out.push(self.get_chunk(c.id, c.size).await?);
+            }
+            return Ok(out);
+        }
+        let places: Vec<Option<index::Location>> = self
+            .with_index(|index| chunks.iter().map(|c| index.locate(&c.id)).collect())
+            .await?;
+        let first = places[0];
+        let contiguous = places.windows(2).all(|w| match (w[0], w[1]) {
+            (Some(a), Some(b)) => {
+                a.pack == b.pack
+                    && a.pack != index::LEGACY
+                    && u64::from(a.offset) + u64::from(a.len) == u64::from(b.offset)
+            }
+            _ => false,
+        });
+        let fetched = match (first, places.last().copied().flatten(), contiguous) {
+            (Some(a), Some(z), true) => {
+                let range = u64::from(a.offset)..u64::from(z.offset) + u64::from(z.len);
+                match self.backend.get_range(&a.pack.key(), range.clone()).await {
+                    Ok(bytes) if bytes.len() as u64 == range.end - range.start => Some(bytes),
+                    Ok(_) => None,
+                    Err(e) if e.kind() == ErrorKind::NotFound => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => None,
+        };
+        let Some(bytes) = fetched else {
+            let mut out = Vec::with_capacity(chunks.len());
+            for c in chunks {
+                out.push(self.get_chunk(c.id, c.size).await?);
+            }
+            return Ok(out);
+        };
+        let base = first.expect("a fetched run has a first chunk").offset;
+        let mut frames = Vec::with_capacity(chunks.len());
+        for (c, at) in chunks.iter().zip(&places) {
+            let at = at.expect("a fetched run has every chunk located");
+            let start = (at.offset - base) as usize;
+            let frame = bytes.slice(start..start + at.len as usize);
+            let most = self
+                .codec
+                .plain_frame_len(c.size.min(codec::MAX_DECODED))
+                .saturating_add(FRAME_SLACK);
+            if frame.len() as u64 > most {
+                self.counters
+                    .integrity_checks_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(Error::integrity(
+                    format!("chunk {}", c.id),
+                    "its frame is larger than any frame of the chunk the manifest records",
+                ));
+            }
+            frames.push((c.id, c.size, frame));
+        }
+        // The whole run is checked in one task: one hand-off to a worker thread per run, not
+        // per chunk.
+        self.counters
+            .chunks_downloaded
+            .fetch_add(frames.len() as u64, Ordering::Relaxed);
+        let codec = self.codec.clone();
+        let checked = cpu_work(bytes.len(), move || {
+            frames
+                .into_iter()
+                .map(|(id, size, frame)| check_plain(&codec, id, size, frame))
+                .collect::<Vec<Result<Bytes>>>()
+        })
+        .await?;
+        let mut out = Vec::with_capacity(checked.len());
+        for result in checked {
+            let counter = match &result {
+                Ok(_) => &self.counters.integrity_checks_passed,
+                Err(_) => &self.counters.integrity_checks_failed,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            out.push(result?);
+        }
+        Ok(out)
+    }
+
     /// Reads the format-1 chunk object of `id`, at most `most` bytes of it.
     async fn chunk_object(&self, id: ChunkId, most: u64) -> Result<Bytes> {
         let frame = self
@@ -938,18 +1085,7 @@ impl Vault {
             .chunks_downloaded
             .fetch_add(1, Ordering::Relaxed);
         let codec = self.codec.clone();
-        let checked = cpu_work(frame.len(), move || -> Result<Bytes> {
-            // Decoding checks the length against the manifest's; the id check is ours.
-            let plain = codec.decode_chunk(id, frame, size)?;
-            if codec.chunk_id(&plain) != id {
-                return Err(Error::integrity(
-                    format!("chunk {id}"),
-                    "content does not match its id",
-                ));
-            }
-            Ok(plain)
-        })
-        .await?;
+        let checked = cpu_work(frame.len(), move || check_plain(&codec, id, size, frame)).await?;
         let counter = match &checked {
             Ok(_) => &self.counters.integrity_checks_passed,
             Err(_) => &self.counters.integrity_checks_failed,
@@ -1313,6 +1449,22 @@ impl std::io::Read for WindowReader {
 /// The largest sealed manifest (64 MiB, about 500,000 chunks): an encrypted vault's manifest
 /// is opened whole, frame and plaintext at once, so this bounds the memory it costs.
 pub const MAX_SEALED_MANIFEST: u64 = 64 * 1024 * 1024;
+
+/// Decodes a chunk's frame and checks it against its id and the length the manifest gives.
+fn check_plain(codec: &Codec, id: ChunkId, size: u64, frame: Bytes) -> Result<Bytes> {
+    // Decoding checks the length against the manifest's; the id check is ours.
+    let plain = codec.decode_chunk(id, frame, size)?;
+    if codec.chunk_id(&plain) != id {
+        return Err(Error::integrity(
+            format!("chunk {id}"),
+            "content does not match its id",
+        ));
+    }
+    Ok(plain)
+}
+
+/// The most frame bytes one ranged read of a run of chunks fetches.
+pub const RUN_BYTES: u64 = 8 << 20;
 
 /// Bytes a chunk's stored object may exceed its uncompressed frame by before it is refused.
 const FRAME_SLACK: u64 = 4096;

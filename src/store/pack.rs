@@ -2,7 +2,8 @@
 //! object and a request each. A pack is `frame_1 … frame_n ‖ trailer ‖ u32 trailer length ‖
 //! "LDVPACK2"`; the frames are exactly format 1's chunk frames (so gc copies them verbatim), and
 //! the trailer lists `(chunk id, offset, length)` for each, so a pack can be re-indexed from
-//! itself alone. A pack is named by the SHA-256 of its bytes: uploading it twice is harmless.
+//! itself alone. A pack is named by the SHA-256 of its trailer (which lists every frame's chunk
+//! id): uploading it twice is harmless.
 //! The trailer carries random salt, so two writers that happen to pack the same frames still
 //! make two packs; a pack that one writer's gc condemned is never revived by another's upload.
 //! This module owns the byte layout only; writing packs and indexing them is the vault's.
@@ -36,12 +37,15 @@ pub const MAX_TRAILER: u64 = 16 << 20;
 /// The context a sealed trailer is bound to.
 const TRAILER_CONTEXT: &str = "ldv-pack-trailer";
 
-/// The name of a pack: the SHA-256 of its stored bytes.
+/// The name of a pack: the SHA-256 of its trailer and tail. The trailer lists every frame by
+/// chunk id (the hash of its content, checked whenever a frame is read) plus random salt, so it
+/// names the pack's content without hashing every byte a third time (chunk ids and the file's
+/// digest already hash it twice).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PackId(pub [u8; 32]);
 
 impl PackId {
-    /// The id of the pack made of `bytes`.
+    /// The SHA-256 of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
         use sha2::Digest;
         Self(sha2::Sha256::digest(bytes).into())
@@ -131,7 +135,8 @@ impl PackBuilder {
             .put_u32_le(u32::try_from(trailer.len()).expect("a trailer stays under 4 GiB"));
         self.buf.extend_from_slice(PACK_MAGIC);
         let bytes = self.buf.freeze();
-        (PackId::of(&bytes), bytes, self.entries)
+        let frames_len = bytes.len() - trailer.len() - TAIL_LEN;
+        (PackId::of(&bytes[frames_len..]), bytes, self.entries)
     }
 }
 
@@ -241,7 +246,8 @@ mod tests {
             b.push(ChunkId::of(&[i as u8]), f);
         }
         let (id, bytes, entries) = b.finish(&codec);
-        assert_eq!(id, PackId::of(&bytes));
+        let frames_len: usize = entries.iter().map(|e| e.len as usize).sum();
+        assert_eq!(id, PackId::of(&bytes[frames_len..]));
         assert_eq!(PackId::from_key(&id.key()), Some(id));
         let parsed = parse_pack(&codec, &bytes, "pack").unwrap();
         assert_eq!(parsed, entries);
