@@ -18,11 +18,16 @@ pub const PROFILE: &str = "t";
 /// Generous per-command limit so that a hung `ldv` fails its test instead of the whole run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The vault formats `ldv init` can create, for tests that run on each.
+pub const FORMATS: [u8; 2] = [1, 2];
+
 /// One test's private world: `home/`, `config/` (XDG_CONFIG_HOME), `data/` (XDG_DATA_HOME),
 /// `work/` (the working directory of every command and where test files go), `vault/` and
 /// `profile.toml`.
 pub struct Env {
     dir: TempDir,
+    /// `LDV_VAULT_FORMAT` for every command (the format `init` creates); `None`: ldv's default.
+    format: Option<u8>,
 }
 
 impl Env {
@@ -35,18 +40,47 @@ impl Env {
         for sub in ["home", "config", "data", "work"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("create temp subdir");
         }
-        Self { dir }
+        Self { dir, format: None }
+    }
+
+    /// This environment with `LDV_VAULT_FORMAT=<format>` in every command, so the vaults its
+    /// commands create are of that format (1: one object per chunk under `chunks/`; 2: packs
+    /// found through index segments). Before any `init`.
+    pub fn in_format(mut self, format: u8) -> Self {
+        assert!(FORMATS.contains(&format), "no vault format {format}");
+        self.format = Some(format);
+        self
+    }
+
+    /// A bare environment whose commands create vaults of `format`.
+    pub fn bare_in(format: u8) -> Self {
+        Self::bare().in_format(format)
     }
 
     /// An environment whose `profile.toml` has profile `t`: a local vault at `vault/` with small
     /// content-defined chunks (16/64/256 KiB) so that a few MiB span many chunks; the vault is
     /// initialised through `ldv init`.
     pub fn with_vault() -> Self {
-        let env = Self::bare();
-        std::fs::write(env.config_path(), env.profile_toml("")).expect("write profile.toml");
-        env.ldv().arg("init").assert().success();
-        assert!(env.vault_dir().join("ldv-vault.json").is_file());
+        Self::bare().init_profile_vault()
+    }
+
+    /// [`Env::with_vault`] with a vault of `format` (1 or 2).
+    pub fn with_vault_in(format: u8) -> Self {
+        let env = Self::bare_in(format).init_profile_vault();
+        assert_eq!(env.vault_format(), u64::from(format));
         env
+    }
+
+    /// [`Env::with_vault`] with a format-1 vault.
+    pub fn with_vault_format1() -> Self {
+        Self::with_vault_in(1)
+    }
+
+    fn init_profile_vault(self) -> Self {
+        std::fs::write(self.config_path(), self.profile_toml("")).expect("write profile.toml");
+        self.ldv().arg("init").assert().success();
+        assert!(self.vault_dir().join("ldv-vault.json").is_file());
+        self
     }
 
     /// An environment with an explicit vault (`--vault file:///.../vault`) made by `ldv init`,
@@ -130,6 +164,9 @@ impl Env {
             if key.to_string_lossy().starts_with("LDV_") {
                 cmd.env_remove(key);
             }
+        }
+        if let Some(format) = self.format {
+            cmd.env("LDV_VAULT_FORMAT", format.to_string());
         }
         cmd
     }
@@ -221,9 +258,214 @@ impl Env {
             .collect()
     }
 
-    /// The object file of chunk `id` in the vault.
+    /// The object file of chunk `id` in a format-1 vault.
     pub fn chunk_file(&self, id: &str) -> PathBuf {
         self.vault_dir().join("chunks").join(&id[..2]).join(id)
+    }
+
+    /// The `format` of the vault's descriptor (`ldv-vault.json`).
+    pub fn vault_format(&self) -> u64 {
+        let path = self.vault_dir().join("ldv-vault.json");
+        let text = std::fs::read(&path).expect("read ldv-vault.json");
+        let descriptor: Value = serde_json::from_slice(&text).expect("ldv-vault.json is JSON");
+        u(&descriptor["format"])
+    }
+
+    /// Every pack object (`packs/<2 hex>/<64 hex>`) of the vault, sorted.
+    pub fn packs(&self) -> Vec<PathBuf> {
+        objects_below(&self.vault_dir().join("packs"), 2)
+    }
+
+    /// The packs not in `before` (an earlier [`Env::packs`]): what the commands since wrote.
+    pub fn packs_since(&self, before: &[PathBuf]) -> Vec<PathBuf> {
+        let mut new = self.packs();
+        new.retain(|p| !before.contains(p));
+        new
+    }
+
+    /// Every index segment (`index/<64 hex>`, not gc marks) of the vault, sorted.
+    pub fn index_segments(&self) -> Vec<PathBuf> {
+        objects_below(&self.vault_dir().join("index"), 1)
+    }
+
+    /// Every chunk object (`chunks/<2 hex>/<64 hex>`) of the vault, sorted.
+    pub fn chunk_objects(&self) -> Vec<PathBuf> {
+        objects_below(&self.vault_dir().join("chunks"), 2)
+    }
+
+    /// Where every chunk's frame is stored, by chunk id: each chunk object of a format-1 vault,
+    /// each range of a pack in a format-2 vault (read from the packs' trailers, which only an
+    /// unencrypted vault leaves readable: see [`Env::sealed_frames`]).
+    pub fn frames(&self) -> BTreeMap<String, Frame> {
+        let mut out = BTreeMap::new();
+        for file in self.chunk_objects() {
+            let id = file.file_name().unwrap().to_string_lossy().into_owned();
+            let len = std::fs::metadata(&file).unwrap().len() as usize;
+            out.insert(id, Frame::whole(file, len));
+        }
+        for pack in self.packs() {
+            let bytes = std::fs::read(&pack).expect("read pack");
+            for (id, offset, len) in pack_entries(&bytes) {
+                let frame = Frame {
+                    file: pack.clone(),
+                    offset,
+                    len,
+                    whole: false,
+                };
+                assert!(
+                    out.insert(id.clone(), frame).is_none(),
+                    "chunk {id} is stored twice"
+                );
+            }
+        }
+        out
+    }
+
+    /// Where chunk `id`'s frame is stored (see [`Env::frames`]).
+    #[track_caller]
+    pub fn frame_of(&self, id: &str) -> Frame {
+        self.frames()
+            .remove(id)
+            .unwrap_or_else(|| panic!("chunk {id} is stored nowhere in the vault"))
+    }
+
+    /// Where the frames of `chunks` (id and stored length, as from [`Env::stored_of`]) are, in a
+    /// vault whose pack trailers may be sealed: format 1 has a chunk object per id; in format 2
+    /// the frames of a pack are back to back before its trailer (whose length its tail gives),
+    /// each starting with `LDVC` and the frame format, so every pack is cut by the stored
+    /// lengths, which must account for all of its frames. Chunks of equal stored length may be
+    /// found at each other's places: see [`Env::sealed_frames_in`].
+    #[track_caller]
+    pub fn sealed_frames(&self, chunks: &[(String, u64)]) -> BTreeMap<String, Frame> {
+        self.sealed_frames_in(&self.packs(), chunks)
+    }
+
+    /// [`Env::sealed_frames`] in `packs` only (say, the one pack a put wrote; ignored in
+    /// format 1).
+    #[track_caller]
+    pub fn sealed_frames_in(
+        &self,
+        packs: &[PathBuf],
+        chunks: &[(String, u64)],
+    ) -> BTreeMap<String, Frame> {
+        if self.vault_format() == 1 {
+            return chunks
+                .iter()
+                .map(|(id, stored)| {
+                    let file = self.chunk_file(id);
+                    let len = std::fs::metadata(&file).unwrap().len();
+                    assert_eq!(len, *stored, "chunk object {id}");
+                    (id.clone(), Frame::whole(file, len as usize))
+                })
+                .collect();
+        }
+        let mut by_len: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for (id, stored) in chunks {
+            let ids = by_len.entry(*stored as usize).or_default();
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        let wanted: usize = by_len.values().map(Vec::len).sum();
+        let mut out = BTreeMap::new();
+        for pack in packs {
+            let bytes = std::fs::read(pack).expect("read pack");
+            let (frames_len, _) = pack_layout(&bytes);
+            let cut = cut_frames(&bytes[..frames_len], 0, &mut by_len).unwrap_or_else(|| {
+                panic!(
+                    "the frames of {} are not the stored lengths given",
+                    pack.display()
+                )
+            });
+            for (id, offset, len) in cut {
+                let frame = Frame {
+                    file: pack.clone(),
+                    offset,
+                    len,
+                    whole: false,
+                };
+                out.insert(id, frame);
+            }
+        }
+        assert_eq!(out.len(), wanted, "not every chunk was found in a pack");
+        out
+    }
+
+    /// `(id, stored length)` of every chunk of `name`, from `stat --json`.
+    pub fn stored_of(&self, mut cmd: Command, name: &str) -> Vec<(String, u64)> {
+        let out = cmd.args(["--json", "stat", name]).assert().success();
+        json_of(out.get_output())["chunks"]
+            .as_array()
+            .expect("stat --json has a chunks array")
+            .iter()
+            .map(|c| (c["id"].as_str().unwrap().to_owned(), u(&c["stored"])))
+            .collect()
+    }
+
+    /// Replaces chunk `id`'s stored frame with `frame`, of any length, as a vault holding that
+    /// frame would have it: format 1 rewrites the chunk object; format 2 (unencrypted) writes the
+    /// pack again with `frame` in its place and a new trailer, under its new name, and replaces
+    /// every index segment with one listing every pack, as `ldv` itself would index them.
+    pub fn replace_frame(&self, id: &str, frame: &[u8]) {
+        let old = self.frame_of(id);
+        if old.whole {
+            write_over(&old.file, frame);
+            return;
+        }
+        let bytes = std::fs::read(&old.file).unwrap();
+        let mut builder = PackBuilder::default();
+        for (other, offset, len) in pack_entries(&bytes) {
+            if other == id {
+                builder.push(&other, frame);
+            } else {
+                builder.push(&other, &bytes[offset..offset + len]);
+            }
+        }
+        let new = builder.finish();
+        make_writable(&old.file);
+        std::fs::remove_file(&old.file).unwrap();
+        let name = sha256_hex(&new);
+        let dir = self.vault_dir().join("packs").join(&name[..2]);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(&name), &new).unwrap();
+        self.reindex();
+    }
+
+    /// Replaces every index segment with one listing every pack from its own trailer.
+    pub fn reindex(&self) {
+        let index: Vec<IndexedPack> = self
+            .packs()
+            .iter()
+            .map(|pack| {
+                let name = pack.file_name().unwrap().to_string_lossy().into_owned();
+                (name, pack_entries(&std::fs::read(pack).unwrap()))
+            })
+            .collect();
+        self.write_index(&index);
+    }
+
+    /// Replaces every index segment of an unencrypted vault with one listing `packs`: each
+    /// pack's name and its `(chunk id, offset, length)` entries, true or not.
+    pub fn write_index(&self, packs: &[IndexedPack]) {
+        let mut segment = b"LDVIDX2\n".to_vec();
+        segment.extend_from_slice(&0u32.to_le_bytes());
+        segment.extend_from_slice(&(packs.len() as u32).to_le_bytes());
+        for (name, entries) in packs {
+            segment.extend_from_slice(&hex_bytes(name));
+            segment.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+            for (id, offset, len) in entries {
+                segment.extend_from_slice(&hex_bytes(id));
+                segment.extend_from_slice(&u32::try_from(*offset).unwrap().to_le_bytes());
+                segment.extend_from_slice(&u32::try_from(*len).unwrap().to_le_bytes());
+            }
+        }
+        for old in self.index_segments() {
+            make_writable(&old);
+            std::fs::remove_file(old).unwrap();
+        }
+        let dir = self.vault_dir().join("index");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(sha256_hex(&segment)), &segment).unwrap();
     }
 
     /// Names and versions shown by `ls --versions --json` (optionally under `prefix`).
@@ -245,6 +487,214 @@ impl Env {
             })
             .collect()
     }
+}
+
+/// Where one chunk's frame is stored: a whole format-1 chunk object, or a range of a pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The chunk object or pack.
+    pub file: PathBuf,
+    /// Where the frame starts in `file`.
+    pub offset: usize,
+    /// The frame's length.
+    pub len: usize,
+    /// Whether the frame is all of `file` (a format-1 chunk object).
+    pub whole: bool,
+}
+
+impl Frame {
+    fn whole(file: PathBuf, len: usize) -> Self {
+        Self {
+            file,
+            offset: 0,
+            len,
+            whole: true,
+        }
+    }
+
+    /// The frame's bytes.
+    pub fn read(&self) -> Vec<u8> {
+        let data = std::fs::read(&self.file).expect("read the file of a frame");
+        assert!(
+            data.len() >= self.offset + self.len,
+            "{self:?} is cut short"
+        );
+        data[self.offset..self.offset + self.len].to_vec()
+    }
+
+    /// Overwrites the frame in place with `bytes` of its own length.
+    #[track_caller]
+    pub fn write(&self, bytes: &[u8]) {
+        assert_eq!(
+            bytes.len(),
+            self.len,
+            "a frame written in place keeps its length"
+        );
+        let mut data = std::fs::read(&self.file).expect("read the file of a frame");
+        data[self.offset..self.offset + self.len].copy_from_slice(bytes);
+        write_over(&self.file, &data);
+    }
+
+    /// Flips the lowest bit of the frame's byte `at`.
+    #[track_caller]
+    pub fn flip(&self, at: usize) {
+        assert!(at < self.len, "byte {at} of a {}-byte frame", self.len);
+        flip_byte(&self.file, self.offset + at);
+    }
+
+    /// The file's length when it ends with this frame: cutting the file there leaves this frame
+    /// whole (and, in a pack, no trailer).
+    pub fn end(&self) -> usize {
+        self.offset + self.len
+    }
+}
+
+/// `(chunk id, offset, length)`: where a frame is in its pack.
+pub type PackEntry = (String, usize, usize);
+
+/// A pack's name and its entries, as an index segment lists them.
+pub type IndexedPack = (String, Vec<PackEntry>);
+
+/// The last eight bytes of every format-2 pack.
+pub const PACK_MAGIC: &[u8; 8] = b"LDVPACK2";
+
+/// The frames' length and the trailer's length of a pack: `frames ‖ trailer ‖ u32 LE trailer
+/// length ‖ "LDVPACK2"`.
+#[track_caller]
+pub fn pack_layout(pack: &[u8]) -> (usize, usize) {
+    let tail = pack.len().checked_sub(12).expect("a pack has a tail");
+    assert_eq!(&pack[tail + 4..], PACK_MAGIC, "a pack ends with LDVPACK2");
+    let trailer = u32::from_le_bytes(pack[tail..tail + 4].try_into().unwrap()) as usize;
+    (tail - trailer, trailer)
+}
+
+/// `(chunk id, offset, length)` of every frame of an unencrypted pack, from its trailer (16
+/// bytes of salt, a u32 count, then 32-byte id, u32 offset and u32 length per frame).
+#[track_caller]
+pub fn pack_entries(pack: &[u8]) -> Vec<PackEntry> {
+    let (frames_len, trailer_len) = pack_layout(pack);
+    let trailer = &pack[frames_len..frames_len + trailer_len];
+    assert!(
+        !trailer.starts_with(b"LDVC"),
+        "the pack's trailer is sealed (an encrypted vault): use Env::sealed_frames"
+    );
+    let count = u32::from_le_bytes(trailer[16..20].try_into().unwrap()) as usize;
+    let rest = &trailer[20..];
+    assert_eq!(rest.len(), count * 40, "a trailer of {count} entries");
+    rest.chunks_exact(40)
+        .map(|e| {
+            let offset = u32::from_le_bytes(e[32..36].try_into().unwrap()) as usize;
+            let len = u32::from_le_bytes(e[36..40].try_into().unwrap()) as usize;
+            assert!(
+                offset + len <= frames_len,
+                "a trailer entry past the frames"
+            );
+            (hex_of(&e[..32]), offset, len)
+        })
+        .collect()
+}
+
+/// Cuts `frames` (from `at`) into frames of the lengths in `by_len` (each taken by one of its
+/// ids): each starts with `LDVC` and frame format 1, and ends where the next starts or at the
+/// end. Backtracks over lengths that fit; `None` when no cut uses only the given lengths.
+fn cut_frames(
+    frames: &[u8],
+    at: usize,
+    by_len: &mut BTreeMap<usize, Vec<String>>,
+) -> Option<Vec<PackEntry>> {
+    const FRAME_START: &[u8] = b"LDVC\x01";
+    if at == frames.len() {
+        return Some(Vec::new());
+    }
+    if !frames[at..].starts_with(FRAME_START) {
+        return None;
+    }
+    let lens: Vec<usize> = by_len
+        .iter()
+        .filter(|(len, ids)| !ids.is_empty() && at + **len <= frames.len())
+        .map(|(len, _)| *len)
+        .collect();
+    for len in lens {
+        let end = at + len;
+        if end != frames.len() && !frames[end..].starts_with(FRAME_START) {
+            continue;
+        }
+        let id = by_len.get_mut(&len).unwrap().pop().unwrap();
+        if let Some(mut rest) = cut_frames(frames, end, by_len) {
+            rest.push((id, at, len));
+            return Some(rest);
+        }
+        by_len.get_mut(&len).unwrap().push(id);
+    }
+    None
+}
+
+/// An unencrypted pack being built, as `ldv` builds them.
+#[derive(Default)]
+struct PackBuilder {
+    frames: Vec<u8>,
+    entries: Vec<u8>,
+    count: u32,
+}
+
+impl PackBuilder {
+    fn push(&mut self, id: &str, frame: &[u8]) {
+        self.entries.extend_from_slice(&hex_bytes(id));
+        self.entries
+            .extend_from_slice(&(self.frames.len() as u32).to_le_bytes());
+        self.entries
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.frames.extend_from_slice(frame);
+        self.count += 1;
+    }
+
+    fn finish(self) -> Vec<u8> {
+        let mut trailer = rand::random::<[u8; 16]>().to_vec();
+        trailer.extend_from_slice(&self.count.to_le_bytes());
+        trailer.extend_from_slice(&self.entries);
+        let mut pack = self.frames;
+        pack.extend_from_slice(&trailer);
+        pack.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
+        pack.extend_from_slice(PACK_MAGIC);
+        pack
+    }
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    assert_eq!(hex.len(), 64, "{hex} is not 64 hex digits");
+    (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// The files `depth` levels below `dir` named by 64 hex digits, sorted.
+fn objects_below(dir: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut level = vec![dir.to_path_buf()];
+    for _ in 1..depth {
+        level = level
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).into_iter().flatten())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .collect();
+    }
+    let mut out: Vec<PathBuf> = level
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten())
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            p.is_file() && name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Makes a (possibly read-only) file writable, so it can be replaced or removed.
+fn make_writable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// A TOML basic string holding `path` (JSON string syntax is valid TOML for these paths).

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use crate::common::{
-    Env, assert_bytes, assert_file, error_line, flip_byte, json_of, random_bytes, sha256_hex,
+    Env, FORMATS, assert_bytes, assert_file, error_line, json_of, random_bytes, sha256_hex,
     write_over,
 };
 
@@ -93,71 +93,80 @@ fn get_succeeds(env: &Env, name: &str, data: &[u8]) {
 
 #[test]
 fn a_flipped_payload_byte_fails_get_and_cat() {
-    let env = Env::with_vault();
-    let (data, chunks) = put_multi_chunk(&env, "payload", 60);
-    let dest = env.path("dest");
-    std::fs::create_dir(&dest).unwrap();
+    for format in FORMATS {
+        let env = Env::with_vault_in(format);
+        let (data, chunks) = put_multi_chunk(&env, "payload", 60);
+        let dest = env.path("dest");
+        std::fs::create_dir(&dest).unwrap();
 
-    let (offset, size, id) = chunks[chunks.len() / 2].clone();
-    let file = env.chunk_file(&id);
-    let original = std::fs::read(&file).unwrap();
-    assert_eq!(
-        original.len(),
-        HEADER_LEN + size as usize,
-        "chunk object is header + payload"
-    );
-    flip_byte(&file, HEADER_LEN + size as usize / 2);
-    let line = assert_fails_closed(&env, "payload", &data, offset, &dest);
-    assert!(line.contains(&id), "the error names the chunk: {line}");
+        // The chunk's frame: its chunk object in format 1, its range of a pack in format 2.
+        let (offset, size, id) = chunks[chunks.len() / 2].clone();
+        let frame = env.frame_of(&id);
+        let original = frame.read();
+        assert_eq!(
+            original.len(),
+            HEADER_LEN + size as usize,
+            "format {format}: a frame is header + payload"
+        );
+        frame.flip(HEADER_LEN + size as usize / 2);
+        let line = assert_fails_closed(&env, "payload", &data, offset, &dest);
+        assert!(line.contains(&id), "the error names the chunk: {line}");
 
-    // The last payload byte, too.
-    write_over(&file, &original);
-    flip_byte(&file, original.len() - 1);
-    assert_fails_closed(&env, "payload", &data, offset, &dest);
+        // The last payload byte, too.
+        frame.write(&original);
+        frame.flip(original.len() - 1);
+        assert_fails_closed(&env, "payload", &data, offset, &dest);
 
-    // Repaired, it reads again: the failures above were the damage.
-    write_over(&file, &original);
-    get_succeeds(&env, "payload", &data);
-}
-
-#[test]
-fn a_damaged_frame_header_fails_get_and_cat() {
-    let env = Env::with_vault();
-    let (data, chunks) = put_multi_chunk(&env, "header", 61);
-    let small = random_bytes(62, 1000);
-    let small_src = env.write("small.bin", &small);
-    env.ldv()
-        .arg("put")
-        .arg(&small_src)
-        .arg("small")
-        .assert()
-        .success();
-    let small_chunks = env.chunks_of(env.ldv(), "small");
-    assert_eq!(small_chunks.len(), 1);
-    let dest = env.path("dest");
-    std::fs::create_dir(&dest).unwrap();
-
-    let (offset, _, id) = chunks[1].clone();
-    let targets = [
-        ("header", &data, offset, id),
-        ("small", &small, 0, small_chunks[0].2.clone()),
-    ];
-    for (name, content, offset, id) in targets {
-        let file = env.chunk_file(&id);
-        let original = std::fs::read(&file).unwrap();
-        for at in 0..HEADER_LEN {
-            flip_byte(&file, at);
-            let line = assert_fails_closed(&env, name, content, offset, &dest);
-            assert!(line.contains(&id), "header byte {at}: {line}");
-            write_over(&file, &original);
-        }
-        get_succeeds(&env, name, content);
+        // Repaired, it reads again: the failures above were the damage.
+        frame.write(&original);
+        get_succeeds(&env, "payload", &data);
     }
 }
 
 #[test]
+fn a_damaged_frame_header_fails_get_and_cat() {
+    for format in FORMATS {
+        let env = Env::with_vault_in(format);
+        let (data, chunks) = put_multi_chunk(&env, "header", 61);
+        let small = random_bytes(62, 1000);
+        let small_src = env.write("small.bin", &small);
+        env.ldv()
+            .arg("put")
+            .arg(&small_src)
+            .arg("small")
+            .assert()
+            .success();
+        let small_chunks = env.chunks_of(env.ldv(), "small");
+        assert_eq!(small_chunks.len(), 1);
+        let dest = env.path("dest");
+        std::fs::create_dir(&dest).unwrap();
+
+        let (offset, _, id) = chunks[1].clone();
+        let targets = [
+            ("header", &data, offset, id),
+            ("small", &small, 0, small_chunks[0].2.clone()),
+        ];
+        for (name, content, offset, id) in targets {
+            let frame = env.frame_of(&id);
+            let original = frame.read();
+            for at in 0..HEADER_LEN {
+                frame.flip(at);
+                let line = assert_fails_closed(&env, name, content, offset, &dest);
+                assert!(
+                    line.contains(&id),
+                    "format {format}, header byte {at}: {line}"
+                );
+                frame.write(&original);
+            }
+            get_succeeds(&env, name, content);
+        }
+    }
+}
+
+/// Format 1: a chunk object cut short, gone, or one byte longer.
+#[test]
 fn a_truncated_or_missing_chunk_fails_closed() {
-    let env = Env::with_vault();
+    let env = Env::with_vault_format1();
     let (data, chunks) = put_multi_chunk(&env, "cut", 63);
     let dest = env.path("dest");
     std::fs::create_dir(&dest).unwrap();
@@ -179,6 +188,53 @@ fn a_truncated_or_missing_chunk_fails_closed() {
     assert_fails_closed(&env, "cut", &data, offset, &dest);
 
     write_over(&file, &original);
+    get_succeeds(&env, "cut", &data);
+}
+
+/// Format 2: the pack holding a file's chunks cut short inside a frame, at a frame's start, or
+/// gone. (Bytes after the pack's tail are no chunk's: readers read frames by range.)
+#[test]
+fn a_truncated_or_missing_pack_fails_closed() {
+    let env = Env::with_vault_in(2);
+    let (data, chunks) = put_multi_chunk(&env, "cut", 63);
+    let dest = env.path("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let frames = env.frames();
+    let packs = env.packs();
+    assert_eq!(packs.len(), 1, "one put of 1.5 MB fills one pack");
+    let pack = &packs[0];
+    let original = std::fs::read(pack).unwrap();
+    // The content offset of the first chunk whose frame a cut at `len` damages.
+    let first_damaged = |len: usize| -> (u64, String) {
+        chunks
+            .iter()
+            .filter(|(_, _, id)| frames[id].end() > len)
+            .map(|(offset, _, id)| (*offset, id.clone()))
+            .min()
+            .expect("the cut damages a chunk")
+    };
+
+    let frame = &frames[&chunks[3].2];
+    for len in [
+        frame.offset + frame.len / 2,
+        frame.offset + HEADER_LEN,
+        frame.offset + 3,
+        frame.offset,
+        0,
+    ] {
+        write_over(pack, &original[..len]);
+        let (bad_offset, _) = first_damaged(len);
+        assert_fails_closed(&env, "cut", &data, bad_offset, &dest);
+    }
+    std::fs::remove_file(pack).unwrap();
+    let line = assert_fails_closed(&env, "cut", &data, 0, &dest);
+    let pack_name = pack.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        line.contains(&pack_name) && line.contains("missing"),
+        "{line}"
+    );
+
+    std::fs::write(pack, &original).unwrap();
     get_succeeds(&env, "cut", &data);
 }
 
@@ -325,12 +381,21 @@ fn assert_no_stderr(out: &std::process::Output) {
 
 #[test]
 fn an_interrupted_or_terminated_put_leaves_no_version_and_no_lock() {
-    for (signal, code) in [("INT", 130), ("TERM", 143)] {
-        interrupted_put(signal, code);
+    for format in FORMATS {
+        for (signal, code) in [("INT", 130), ("TERM", 143)] {
+            interrupted_put(format, signal, code);
+        }
     }
 }
 
-fn interrupted_put(signal: &str, code: i32) {
+/// Whether the put has stored a chunk object (format 1) or a pack (format 2), or is writing one.
+fn storing_started(env: &Env) -> bool {
+    ["chunks", "packs"].iter().any(|dir| {
+        std::fs::read_dir(env.vault_dir().join(dir)).is_ok_and(|mut d| d.next().is_some())
+    })
+}
+
+fn interrupted_put(format: u8, signal: &str, code: i32) {
     let kill = ["/bin/kill", "/usr/bin/kill"]
         .into_iter()
         .find(|p| Path::new(p).exists());
@@ -338,7 +403,7 @@ fn interrupted_put(signal: &str, code: i32) {
         eprintln!("note: no kill(1) found; skipping the SIGINT test");
         return;
     };
-    let env = Env::with_vault();
+    let env = Env::with_vault_in(format);
     let data = random_bytes(80, 64 << 20);
     let src = env.write("big.bin", &data);
     let child = env
@@ -352,13 +417,14 @@ fn interrupted_put(signal: &str, code: i32) {
         .unwrap();
     // Signal only once chunks are being written: by then ldv is inside its runtime and handles
     // SIGINT itself (before that, the default action would kill it, which proves nothing).
-    let chunks = env.vault_dir().join("chunks");
     let started = Instant::now();
-    while std::fs::read_dir(&chunks).map_or(true, |mut d| d.next().is_none())
-        && started.elapsed() < Duration::from_secs(20)
-    {
+    while !storing_started(&env) && started.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(1));
     }
+    assert!(
+        storing_started(&env),
+        "format {format}: the put stored nothing in 20 s"
+    );
     let sent = std::process::Command::new(kill)
         .args(["-s", signal, &child.id().to_string()])
         .status()
@@ -384,7 +450,7 @@ fn interrupted_put(signal: &str, code: i32) {
         }
         // The put won the race.
         Some(0) => get_succeeds(&env, "interrupted", &data),
-        other => panic!("put after SIG{signal} exited {other:?}: {stderr}"),
+        other => panic!("format {format}: put after SIG{signal} exited {other:?}: {stderr}"),
     }
     let r = env.put_json(env.ldv(), &src, "interrupted");
     assert_eq!(r["sha256"], sha256_hex(&data));

@@ -252,7 +252,8 @@ fn every_command_speaks_json() {
     let out = env.ldv_vault().args(["--json", "init"]).assert().success();
     let init = json_of(out.get_output());
     assert_eq!(init["created"], true);
-    assert_eq!(init["descriptor"]["format"], 1);
+    // Format 2 (packs and index segments) is what new vaults get.
+    assert_eq!(init["descriptor"]["format"], 2);
     let out = env.ldv_vault().args(["--json", "init"]).assert().success();
     let again = json_of(out.get_output());
     assert_eq!(again["created"], false);
@@ -348,7 +349,7 @@ fn every_command_speaks_json() {
         .success();
     let health = json_of(out.get_output());
     assert_eq!(health["status"]["healthy"], true);
-    assert_eq!(health["vault"]["format"], 1);
+    assert_eq!(health["vault"]["format"], 2);
     assert!(
         health["backend"].as_str().unwrap().contains(&url),
         "{health}"
