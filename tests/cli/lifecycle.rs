@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use crate::common::{
-    Env, assert_bytes, error_line, flip_byte, json_of, lines_of, random_bytes, sha256_hex,
+    Env, FORMATS, assert_bytes, error_line, flip_byte, json_of, lines_of, random_bytes, sha256_hex,
     snapshot, write_over,
 };
 
@@ -76,7 +76,7 @@ fn referenced(env: &Env) -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
-/// Every chunk file in the vault: id -> stored size.
+/// Every chunk file in a format-1 vault: id -> stored size.
 fn chunk_files(env: &Env) -> BTreeMap<String, u64> {
     let dir = env.vault_dir().join("chunks");
     let mut out = BTreeMap::new();
@@ -93,6 +93,15 @@ fn chunk_files(env: &Env) -> BTreeMap<String, u64> {
         out.insert(id.to_owned(), size);
     }
     out
+}
+
+/// Every chunk stored in the vault, in a chunk object (format 1) or a pack (format 2): id ->
+/// stored size (its frame's length).
+fn stored_chunks(env: &Env) -> BTreeMap<String, u64> {
+    env.frames()
+        .into_iter()
+        .map(|(id, frame)| (id, frame.len as u64))
+        .collect()
 }
 
 /// Every regular file of the vault with its SHA-256 (directories left out, so that creating or
@@ -172,8 +181,11 @@ fn put_version(env: &Env, name: &str, data: &[u8]) -> String {
 
 /// Two versions of `a` that share most chunks, `b` with chunks of its own, `c` sharing a prefix
 /// with the first `a`; then `a`'s first version and all of `b` are removed.
+///
+/// A format-1 vault: these gc tests count and delete chunk objects, one per chunk, and hold
+/// gc's locks; format-2 gc condemns and sweeps whole packs through marks, without locks.
 fn vault_with_garbage() -> Garbage {
-    let env = Env::with_vault();
+    let env = Env::with_vault_format1();
     let a1 = random_bytes(100, 600_000);
     let mut a2 = a1.clone();
     for byte in &mut a2[450_000..451_000] {
@@ -539,13 +551,10 @@ fn assert_problems(
     assert!(missed.is_empty(), "{what}: damage not reported: {missed:?}");
 }
 
-#[test]
-fn verify_finds_and_names_every_damaged_chunk() {
-    let env = Env::with_vault();
-    // 100 small objects of 96-160 KiB, most of them several chunks: 90 distinct, and 10 copies
-    // whose chunks two versions share. `put` stores a tree's multi-chunk files one after the
-    // other, so four trees go in at once, as four writers would.
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0x1d5e_7a11);
+/// Writes 100 small objects of 96-160 KiB to `set0/`..`set3/`, most of them several chunks: 90
+/// distinct, and 10 copies whose chunks two versions share; and puts the four trees under `v/`,
+/// all at once (as four writers would) when `concurrent`, else one after the other.
+fn put_hundred_objects(env: &Env, rng: &mut rand::rngs::StdRng, concurrent: bool) {
     for i in 0..90u64 {
         let len = 96 * 1024 + rng.random_range(0..64 * 1024);
         env.write(
@@ -557,27 +566,42 @@ fn verify_finds_and_names_every_damaged_chunk() {
         let copy = std::fs::read(env.path(&format!("set{}/f{i:03}", i % 4))).unwrap();
         env.write(&format!("set{}/copy{i:03}", (i + 1) % 4), &copy);
     }
-    let writers: Vec<_> = (0..4)
-        .map(|k| {
-            env.std_ldv()
-                .args(["-q", "put"])
-                .arg(env.path(&format!("set{k}")))
-                .arg("v/")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn ldv put")
-        })
-        .collect();
-    for w in writers {
+    let spawn = |k: usize| {
+        env.std_ldv()
+            .args(["-q", "put"])
+            .arg(env.path(&format!("set{k}")))
+            .arg("v/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ldv put")
+    };
+    let wait = |w: std::process::Child| {
         let out = w.wait_with_output().unwrap();
         assert!(
             out.status.success(),
             "put failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    };
+    if concurrent {
+        let writers: Vec<_> = (0..4).map(spawn).collect();
+        writers.into_iter().for_each(wait);
+    } else {
+        (0..4).map(spawn).for_each(wait);
     }
+}
+
+/// Format 1: each damaged chunk is its own object, flipped, deleted or cut short (see
+/// `verify_finds_and_names_every_damaged_chunk_in_packs` for format 2).
+#[test]
+fn verify_finds_and_names_every_damaged_chunk() {
+    let env = Env::with_vault_format1();
+    // `put` stores a tree's multi-chunk files one after the other, so four trees go in at once,
+    // as four writers would.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x1d5e_7a11);
+    put_hundred_objects(&env, &mut rng, true);
     let refs = referenced(&env);
     let files = chunk_files(&env);
     let manifests = stored_manifests(&env);
@@ -779,14 +803,189 @@ fn verify_finds_and_names_every_damaged_chunk() {
     assert_eq!(r["chunks_read"], total as u64, "{r}");
 }
 
+/// Format 2: chunks damaged inside their packs (a flipped byte in a frame) and a whole pack
+/// deleted (every chunk it held is missing).
+#[test]
+fn verify_finds_and_names_every_damaged_chunk_in_packs() {
+    let env = Env::with_vault_in(2);
+    // One tree after the other: writers at once could each pack a chunk two trees share.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x1d5e_7a12);
+    put_hundred_objects(&env, &mut rng, false);
+    let refs = referenced(&env);
+    let frames = env.frames();
+    let manifests = stored_manifests(&env);
+    assert_eq!(manifests.len(), 100);
+    assert_eq!(
+        refs.keys().collect::<Vec<_>>(),
+        frames.keys().collect::<Vec<_>>()
+    );
+    let packs = env.packs();
+    assert!(packs.len() >= 2, "four puts made {} packs", packs.len());
+    let total = refs.len();
+
+    let clean = verify_json(&env, &["--read-data"], 0);
+    assert_eq!(clean["chunks_read"], total as u64, "{clean}");
+    assert_eq!(clean["versions"], 100, "{clean}");
+    assert_eq!(problem_count(&clean), 0, "{clean}");
+
+    // The last pack goes: every chunk in it is missing. Ten chunks of the other packs, one of
+    // them shared by two versions, get a flipped byte.
+    let lost_pack = packs.last().unwrap().clone();
+    let lost_bytes = std::fs::read(&lost_pack).unwrap();
+    let missing: BTreeMap<String, Damage> = frames
+        .iter()
+        .filter(|(_, f)| f.file == lost_pack)
+        .map(|(id, _)| (id.clone(), Damage::Deleted))
+        .collect();
+    assert!(!missing.is_empty());
+    let mut ids: Vec<String> = refs
+        .keys()
+        .filter(|id| !missing.contains_key(*id))
+        .cloned()
+        .collect();
+    ids.shuffle(&mut rng);
+    let shared = ids
+        .iter()
+        .position(|id| refs[id].len() > 1)
+        .expect("a chunk two versions share, outside the lost pack");
+    ids.swap(0, shared);
+    let mut flipped: BTreeMap<String, Damage> = BTreeMap::new();
+    let mut originals: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for id in ids.iter().take(10) {
+        let frame = &frames[id];
+        originals.insert(id.clone(), frame.read());
+        frame.flip(rng.random_range(0..frame.len));
+        flipped.insert(id.clone(), Damage::Flipped);
+    }
+    std::fs::remove_file(&lost_pack).unwrap();
+    let damage: BTreeMap<String, Damage> = flipped
+        .iter()
+        .chain(&missing)
+        .map(|(id, d)| (id.clone(), *d))
+        .collect();
+    let damaged_files = vault_files(&env);
+
+    // Every chunk read: all of them.
+    let r = verify_json(&env, &["--read-data"], 4);
+    assert_problems(&r, &damage, &refs, "--read-data");
+    assert_eq!(
+        r["problems_by_kind"],
+        json!({"corrupt_chunk": 10, "missing_chunk": missing.len()}),
+        "{r}"
+    );
+    assert_eq!(r["chunks_referenced"], total as u64, "{r}");
+    assert_eq!(r["chunks_present"], (total - missing.len()) as u64, "{r}");
+    assert_eq!(r["chunks_read"], (total - missing.len()) as u64, "{r}");
+    assert_eq!(r["could_not_check"], json!([]), "{r}");
+
+    // The human report names every damaged chunk too.
+    let out = env
+        .ldv()
+        .args(["-j", "16", "verify", "--read-data"])
+        .assert()
+        .code(4);
+    let text = lines_of(out.get_output());
+    for id in damage.keys() {
+        assert!(
+            text.iter()
+                .any(|l| l.starts_with("DAMAGE") && l.contains(id)),
+            "{id} not in:\n{}",
+            text.join("\n")
+        );
+    }
+
+    // No reads: the missing chunks only.
+    let r = verify_json(&env, &[], 4);
+    assert_problems(&r, &missing, &refs, "no --read-data");
+    assert_eq!(r["chunks_read"], 0, "{r}");
+
+    // Five slices: each finds the missing chunks, and each flipped chunk is found by exactly
+    // one slice; together they read every present chunk once.
+    let mut found_in: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    let mut read = 0;
+    for n in 1..=5u32 {
+        let subset = format!("{n}/5");
+        let r = verify_json(&env, &["--read-data-subset", &subset], 4);
+        assert_eq!(
+            problems_of(&r, "missing_chunk").len(),
+            missing.len(),
+            "{subset}: {r}"
+        );
+        let corrupt = problems_of(&r, "corrupt_chunk");
+        let only: BTreeMap<String, Damage> = damage
+            .iter()
+            .filter(|(id, d)| **d != Damage::Flipped || corrupt.contains_key(*id))
+            .map(|(id, d)| (id.clone(), *d))
+            .collect();
+        assert_problems(&r, &only, &refs, &subset);
+        for id in corrupt.keys() {
+            found_in.entry(id.clone()).or_default().push(n);
+        }
+        read += r["chunks_read"].as_u64().unwrap();
+    }
+    assert_eq!(
+        found_in.keys().cloned().collect::<BTreeSet<_>>(),
+        flipped.keys().cloned().collect::<BTreeSet<_>>(),
+        "slices 1/5..5/5 together must find every flipped chunk"
+    );
+    for (id, slices) in &found_in {
+        assert_eq!(slices.len(), 1, "{id} found by slices {slices:?}");
+    }
+    assert_eq!(
+        read,
+        (total - missing.len()) as u64,
+        "slices read each once"
+    );
+    assert_eq!(vault_files(&env), damaged_files, "verify changed the vault");
+
+    // The pack back and all but one flipped chunk repaired: exactly the slice holding it
+    // exits 4, the others 0.
+    std::fs::write(&lost_pack, &lost_bytes).unwrap();
+    let (last, _) = flipped.iter().next_back().unwrap();
+    for (id, data) in &originals {
+        if id != last {
+            frames[id].write(data);
+        }
+    }
+    let mut failing = Vec::new();
+    for n in 1..=5u32 {
+        let subset = format!("{n}/5");
+        let out = env
+            .ldv()
+            .args(["--json", "verify", "--read-data-subset", &subset])
+            .assert();
+        let code = out.get_output().status.code();
+        let r = json_of(out.get_output());
+        match code {
+            Some(4) => {
+                failing.push(n);
+                let only = BTreeMap::from([(last.clone(), Damage::Flipped)]);
+                assert_problems(&r, &only, &refs, &subset);
+            }
+            Some(0) => assert_eq!(problem_count(&r), 0, "{subset}: {r}"),
+            other => panic!("{subset}: exit {other:?}: {r}"),
+        }
+    }
+    assert_eq!(failing, found_in[last], "one slice, the one holding {last}");
+    frames[last].write(&originals[last]);
+    let r = verify_json(&env, &["--read-data"], 0);
+    assert_eq!(r["chunks_read"], total as u64, "{r}");
+}
+
 #[test]
 fn verify_of_a_clean_vault_passes_and_reports_orphans_as_information() {
-    let env = Env::with_vault();
+    for format in FORMATS {
+        verify_of_a_clean_vault(format);
+    }
+}
+
+fn verify_of_a_clean_vault(format: u8) {
+    let env = Env::with_vault_in(format);
     let one = random_bytes(200, 500_000);
     let two = random_bytes(201, 300_000);
     let v1 = put_version(&env, "one", &one);
     put_version(&env, "two", &two);
-    let total = chunk_files(&env).len();
+    let total = stored_chunks(&env).len();
 
     let r = verify_json(&env, &["--read-data"], 0);
     assert_eq!(r["problems"], json!([]), "{r}");
@@ -806,7 +1005,7 @@ fn verify_of_a_clean_vault_passes_and_reports_orphans_as_information() {
             .filter(|(_, users)| users.contains(&v1))
             .map(|(id, _)| id)
             .collect();
-        chunk_files(&env)
+        stored_chunks(&env)
             .into_iter()
             .filter(|(id, _)| of_one.contains(id))
             .collect()
@@ -860,7 +1059,18 @@ fn listed_chunks(out: &std::process::Output) -> Vec<(u64, u64, String, bool)> {
 
 #[test]
 fn chunk_of_a_stored_file_finds_every_chunk() {
-    let env = Env::with_vault();
+    chunk_of_a_stored_file(1);
+}
+
+#[test]
+#[ignore = "BUG: on a format-2 vault `chunk` looks for chunks/<id> objects, not in the index, \
+            so every chunk of a stored file shows as new (existing_chunks 0)"]
+fn chunk_of_a_stored_file_finds_every_chunk_in_packs() {
+    chunk_of_a_stored_file(2);
+}
+
+fn chunk_of_a_stored_file(format: u8) {
+    let env = Env::with_vault_in(format);
     let data = random_bytes(300, 1_200_000);
     let src = env.write("stored.bin", &data);
     env.ldv()
@@ -933,7 +1143,18 @@ fn chunk_of_a_stored_file_finds_every_chunk() {
 
 #[test]
 fn chunk_of_a_new_file_finds_nothing_and_of_an_edited_file_what_is_stored() {
-    let env = Env::with_vault();
+    chunk_of_a_new_and_an_edited_file(1);
+}
+
+#[test]
+#[ignore = "BUG: on a format-2 vault `chunk` looks for chunks/<id> objects, not in the index, \
+            so the chunks an edited file shares with a stored one show as new"]
+fn chunk_of_an_edited_file_finds_what_packs_hold() {
+    chunk_of_a_new_and_an_edited_file(2);
+}
+
+fn chunk_of_a_new_and_an_edited_file(format: u8) {
+    let env = Env::with_vault_in(format);
     let old = random_bytes(301, 1_000_000);
     let old_src = env.write("old.bin", &old);
     env.ldv()
@@ -993,7 +1214,7 @@ fn chunk_of_a_new_file_finds_nothing_and_of_an_edited_file_what_is_stored() {
         .assert()
         .success();
     let p = json_of(out.get_output());
-    let files = chunk_files(&env);
+    let files = stored_chunks(&env);
     let (mut existing, mut existing_bytes, mut upload) = (0, 0, 0);
     for c in p["list"].as_array().unwrap() {
         let id = c["id"].as_str().unwrap();
@@ -1017,6 +1238,10 @@ fn chunk_of_a_new_file_finds_nothing_and_of_an_edited_file_what_is_stored() {
 
 // ---------------------------------------------------------------------------------------------
 // Locks
+//
+// Format-2 writers and readers take no vault locks (packs are named by their hash, index
+// segments are write-once and gc works through marks), so these tests run on format-1 vaults,
+// whose commands do.
 // ---------------------------------------------------------------------------------------------
 
 /// This machine's host name, as the lock code reads it.
@@ -1120,7 +1345,7 @@ fn lock_ids(report: &Value, field: &str) -> BTreeSet<String> {
 
 #[test]
 fn a_live_exclusive_lock_blocks_put_and_outlives_unlock() {
-    let env = Env::with_vault();
+    let env = Env::with_vault_format1();
     put_version(&env, "before", &random_bytes(400, 100_000));
     let lock = HandLock::live("20261127T080512123Z-00000000000000e1", "exclusive", "gc");
     let path = lock.write(&env);
@@ -1190,7 +1415,7 @@ fn a_live_exclusive_lock_blocks_put_and_outlives_unlock() {
 
 #[test]
 fn stale_locks_are_ignored_by_put_and_removed_by_unlock() {
-    let env = Env::with_vault();
+    let env = Env::with_vault_format1();
     let dead = HandLock {
         pid: dead_pid(),
         ..HandLock::live("dead-pid-lock", "exclusive", "gc")
@@ -1249,7 +1474,7 @@ fn stale_locks_are_ignored_by_put_and_removed_by_unlock() {
 
 #[test]
 fn a_lock_of_another_host_is_live_until_it_goes_unrefreshed() {
-    let env = Env::with_vault();
+    let env = Env::with_vault_format1();
     // Its pid means nothing here: only the refresh time can make it stale.
     let mut other = HandLock {
         host: "ldv-test-other-host.invalid".into(),
@@ -1313,7 +1538,7 @@ fn a_live_shared_lock_blocks_gc_but_not_put() {
 
 #[test]
 fn unlock_all_removes_an_unreadable_lock() {
-    let env = Env::with_vault();
+    let env = Env::with_vault_format1();
     let dir = env.vault_dir().join("locks");
     std::fs::create_dir_all(&dir).unwrap();
     let junk = dir.join("20261127T080512123Z-00000000000000ff");
