@@ -19,8 +19,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::common::{
-    Env, assert_bytes, assert_file, error_line, json_of, random_bytes, sha256_hex, snapshot,
-    toml_string, tree_files, u, write_over,
+    Env, FORMATS, assert_bytes, assert_file, error_line, json_of, pack_layout, random_bytes,
+    sha256_hex, snapshot, toml_string, tree_files, u, write_over,
 };
 
 const KIB: usize = 1 << 10;
@@ -299,6 +299,12 @@ const CIPHERS: [(&str, u8); 3] = [("none", 0), ("aes-256-gcm", 1), ("chacha20-po
 
 #[test]
 fn every_compression_and_cipher_round_trips_on_a_local_vault() {
+    for format in FORMATS {
+        every_compression_and_cipher_round_trips(format);
+    }
+}
+
+fn every_compression_and_cipher_round_trips(format: u8) {
     let text_len = 1536 * KIB;
     let random_len = 1536 * KIB;
     let mut data = text_bytes(11, text_len);
@@ -307,8 +313,8 @@ fn every_compression_and_cipher_round_trips_on_a_local_vault() {
 
     for (compression, ccode) in COMPRESSIONS {
         for (cipher, kcode) in CIPHERS {
-            let combo = format!("compression {compression}, cipher {cipher}");
-            let env = Env::bare();
+            let combo = format!("format {format}, compression {compression}, cipher {cipher}");
+            let env = Env::bare_in(format);
             let mut extra = format!("compression = {{ algorithm = \"{compression}\" }}\n");
             if cipher != "none" {
                 extra.push_str(&raw_encryption(cipher));
@@ -347,14 +353,17 @@ fn every_compression_and_cipher_round_trips_on_a_local_vault() {
                 );
             }
 
-            // The frames on disk.
+            // The frames on disk: chunk objects (format 1) or ranges of packs (format 2).
             let chunks = env.chunks_of(ldv(&env, "t"), "corpus/input.bin");
             assert_eq!(chunks.len() as u64, n, "{combo}");
+            let frames = env.sealed_frames(&env.stored_of(ldv(&env, "t"), "corpus/input.bin"));
+            if cipher == "none" {
+                assert_eq!(frames, env.frames(), "{combo}: the packs' trailers");
+            }
             let mut compressed_text_chunks = 0;
             for (offset, len, id) in &chunks {
                 let (offset, len) = (*offset as usize, *len as usize);
-                let file = env.chunk_file(id);
-                let frame = std::fs::read(&file).unwrap();
+                let frame = frames[id].read();
                 let header = &frame[..HEADER_LEN];
                 assert_eq!(&header[..5], b"LDVC\x01", "{combo}: chunk {id}");
                 assert_eq!(header[6], kcode, "{combo}: cipher byte of chunk {id}");
@@ -621,9 +630,14 @@ fn encrypted_vaults_store_no_plaintext_hash_or_content() {
         hex_names.push(hex::encode(d));
     }
 
-    for cipher in ["aes-256-gcm", "chacha20-poly1305"] {
-        let env = Env::bare();
-        env.write_config(&local_profile(&env, "t", &raw_encryption(cipher)));
+    for (format, cipher) in FORMATS
+        .into_iter()
+        .flat_map(|f| [(f, "aes-256-gcm"), (f, "chacha20-poly1305")])
+    {
+        let cipher = &*format!("{cipher} (format {format})");
+        let env = Env::bare_in(format);
+        let algorithm = cipher.split(' ').next().unwrap();
+        env.write_config(&local_profile(&env, "t", &raw_encryption(algorithm)));
         ldv(&env, "t").arg("init").assert().success();
         let src = env.write("input.txt", &data);
         env.put_json(ldv(&env, "t"), &src, NAME);
@@ -639,7 +653,17 @@ fn encrypted_vaults_store_no_plaintext_hash_or_content() {
         assert_eq!(stored, boundaries, "{cipher}: chunk boundaries differ");
 
         let files = tree_files(&env.vault_dir());
-        assert!(files.len() > boundaries.len(), "{cipher}: {files:?}");
+        // Every chunk is stored: as an object of its own (format 1), or in a pack (format 2).
+        let stored = env.stored_of(ldv(&env, "t"), NAME);
+        let frames = env.sealed_frames(&stored);
+        assert_eq!(frames.len(), boundaries.len(), "{cipher}");
+        if format == 1 {
+            assert!(files.len() > boundaries.len(), "{cipher}: {files:?}");
+        } else {
+            assert!(env.chunk_objects().is_empty(), "{cipher}: {files:?}");
+            assert!(!env.packs().is_empty(), "{cipher}: {files:?}");
+            assert!(!env.index_segments().is_empty(), "{cipher}: {files:?}");
+        }
         for (rel, content) in &files {
             if let Some(found) = find_any(content, &needles) {
                 panic!(
@@ -664,15 +688,29 @@ fn encrypted_vaults_store_no_plaintext_hash_or_content() {
                 );
             }
         }
-        // Every stored object except the descriptor is a sealed frame of this cipher.
-        let code = if cipher == "aes-256-gcm" { 1 } else { 2 };
+        // Every stored object except the descriptor is a sealed frame of this cipher; a pack
+        // is sealed frames and a sealed trailer.
+        let code = if algorithm == "aes-256-gcm" { 1 } else { 2 };
         for path in files_below(&env.vault_dir().join("chunks"))
             .into_iter()
             .chain(files_below(&env.vault_dir().join("manifests")))
+            .chain(env.index_segments())
         {
             let header = header_of(&path);
             assert_eq!(&header[..5], b"LDVC\x01", "{}", path.display());
             assert_eq!(header[6], code, "{}", path.display());
+        }
+        for frame in frames.values() {
+            let header = frame.read();
+            assert_eq!(&header[..5], b"LDVC\x01", "{frame:?}");
+            assert_eq!(header[6], code, "{frame:?}");
+        }
+        for pack in env.packs() {
+            let bytes = std::fs::read(&pack).unwrap();
+            let (frames_len, _) = pack_layout(&bytes);
+            let trailer = &bytes[frames_len..];
+            assert_eq!(&trailer[..5], b"LDVC\x01", "trailer of {}", pack.display());
+            assert_eq!(trailer[6], code, "trailer of {}", pack.display());
         }
     }
 }
@@ -927,10 +965,16 @@ fn cat_fails_closed(cmd: Command, name: &str, what: &dyn Fn() -> String) {
 
 #[test]
 fn a_thousand_single_bit_flips_in_sealed_chunks_fail_closed() {
+    for format in FORMATS {
+        thousand_single_bit_flips(format);
+    }
+}
+
+fn thousand_single_bit_flips(format: u8) {
     const FLIPS: usize = 1000;
     const OBJECTS: usize = 4;
     const SEED: u64 = 0x5eed_f11b;
-    let env = Env::bare();
+    let env = Env::bare_in(format);
     env.write_config(&local_profile(
         &env,
         "t",
@@ -951,23 +995,28 @@ fn a_thousand_single_bit_flips_in_sealed_chunks_fail_closed() {
         };
         let name = format!("obj-{i}");
         let src = env.write(&name, &data);
+        let packs = env.packs();
         ldv(&env, "t")
             .arg("put")
             .arg(&src)
             .arg(&name)
             .assert()
             .success();
-        let chunks = env.chunks_of(ldv(&env, "t"), &name);
+        let chunks = env.stored_of(ldv(&env, "t"), &name);
         assert_eq!(chunks.len(), 1, "{name} is not one chunk");
-        let file = env.chunk_file(&chunks[0].2);
-        let frame = std::fs::read(&file).unwrap();
+        // Its chunk object (format 1), or its range of the pack this put wrote (format 2).
+        let stored = env
+            .sealed_frames_in(&env.packs_since(&packs), &chunks)
+            .remove(&chunks[0].0)
+            .unwrap();
+        let frame = stored.read();
         let code = if i % 2 == 0 { 2 } else { 0 };
         assert_eq!(frame[5], code, "{name}: compression byte");
-        objects.push((name, data, file, frame));
+        objects.push((name, data, stored, frame));
     }
 
     std::thread::scope(|s| {
-        for (t, (name, data, file, frame)) in objects.iter().enumerate() {
+        for (t, (name, data, stored, frame)) in objects.iter().enumerate() {
             let env = &env;
             s.spawn(move || {
                 let seed = SEED + t as u64;
@@ -985,14 +1034,14 @@ fn a_thousand_single_bit_flips_in_sealed_chunks_fail_closed() {
                     let bit = rng.random_range(0..8u8);
                     let mut damaged = frame.clone();
                     damaged[at] ^= 1 << bit;
-                    write_over(file, &damaged);
+                    stored.write(&damaged);
                     cat_fails_closed(ldv(env, "t"), name, &|| {
                         format!(
-                            "{name} (seed {seed:#x}, flip {i}): bit {bit} of byte {at} ({region}) \
-                             of a {len}-byte frame"
+                            "format {format}, {name} (seed {seed:#x}, flip {i}): bit {bit} of \
+                             byte {at} ({region}) of a {len}-byte frame"
                         )
                     });
-                    write_over(file, frame);
+                    stored.write(frame);
                 }
                 // Restored, it reads again: the failures were the damage.
                 let out = ldv(env, "t").args(["cat", name]).assert().success();
@@ -1004,8 +1053,14 @@ fn a_thousand_single_bit_flips_in_sealed_chunks_fail_closed() {
 
 #[test]
 fn damaged_or_moved_manifests_and_moved_chunks_fail_closed() {
+    for format in FORMATS {
+        damaged_or_moved_manifests_and_moved_chunks(format);
+    }
+}
+
+fn damaged_or_moved_manifests_and_moved_chunks(format: u8) {
     const SEED: u64 = 0x0a11_fe57;
-    let env = Env::bare();
+    let env = Env::bare_in(format);
     env.write_config(&local_profile(
         &env,
         "t",
@@ -1014,14 +1069,21 @@ fn damaged_or_moved_manifests_and_moved_chunks_fail_closed() {
     ldv(&env, "t").arg("init").assert().success();
     let a = text_bytes(71, 30 * KIB);
     let b = text_bytes(72, 30 * KIB);
-    for (name, data) in [("a.txt", &a), ("b.txt", &b)] {
+    // Two random objects of one size too, stored uncompressed: their frames are as long, so
+    // one fits in the other's place in a pack; only the pack each put wrote tells them apart.
+    let c = random_bytes(73, 30 * KIB);
+    let d = random_bytes(74, 30 * KIB);
+    let mut packs_of = Vec::new();
+    for (name, data) in [("a.txt", &a), ("b.txt", &b), ("c.bin", &c), ("d.bin", &d)] {
         let src = env.write(name, data);
+        let before = env.packs();
         ldv(&env, "t")
             .arg("put")
             .arg(&src)
             .arg(name)
             .assert()
             .success();
+        packs_of.push(env.packs_since(&before));
     }
     let manifest_of = |name: &str| -> PathBuf {
         let files = files_below(&env.vault_dir().join("manifests").join(name));
@@ -1046,7 +1108,11 @@ fn damaged_or_moved_manifests_and_moved_chunks_fail_closed() {
         let mut damaged = ma_bytes.clone();
         damaged[at] ^= 1 << bit;
         write_over(&ma, &damaged);
-        let what = || format!("manifest flip {i} (seed {SEED:#x}): bit {bit} of byte {at}/{len}");
+        let what = || {
+            format!(
+                "format {format}, manifest flip {i} (seed {SEED:#x}): bit {bit} of byte {at}/{len}"
+            )
+        };
         cat_fails_closed(ldv(&env, "t"), "a.txt", &what);
         let out = run(ldv(&env, "t").args(["stat", "a.txt"]));
         assert_eq!(
@@ -1078,13 +1144,34 @@ fn damaged_or_moved_manifests_and_moved_chunks_fail_closed() {
     });
     write_over(&ma, &ma_bytes);
 
-    // b's chunk frame under a's chunk id: sealed for another id, refused.
-    let ca = env.chunk_file(&env.chunks_of(ldv(&env, "t"), "a.txt")[0].2);
-    let cb = env.chunk_file(&env.chunks_of(ldv(&env, "t"), "b.txt")[0].2);
-    let ca_bytes = std::fs::read(&ca).unwrap();
-    write_over(&ca, &std::fs::read(&cb).unwrap());
-    cat_fails_closed(ldv(&env, "t"), "a.txt", &|| "b's chunk under a's id".into());
-    write_over(&ca, &ca_bytes);
+    // b's chunk object under a's chunk id (format 1): sealed for another id, refused.
+    if format == 1 {
+        let ca = env.chunk_file(&env.chunks_of(ldv(&env, "t"), "a.txt")[0].2);
+        let cb = env.chunk_file(&env.chunks_of(ldv(&env, "t"), "b.txt")[0].2);
+        let ca_bytes = std::fs::read(&ca).unwrap();
+        write_over(&ca, &std::fs::read(&cb).unwrap());
+        cat_fails_closed(ldv(&env, "t"), "a.txt", &|| "b's chunk under a's id".into());
+        write_over(&ca, &ca_bytes);
+    }
+    // d's frame where c's is (its chunk object, or its range of a pack): refused too.
+    let (sc, sd) = (
+        env.stored_of(ldv(&env, "t"), "c.bin"),
+        env.stored_of(ldv(&env, "t"), "d.bin"),
+    );
+    let (fc, fd) = (
+        env.sealed_frames_in(&packs_of[2], &sc)
+            .remove(&sc[0].0)
+            .unwrap(),
+        env.sealed_frames_in(&packs_of[3], &sd)
+            .remove(&sd[0].0)
+            .unwrap(),
+    );
+    let fc_bytes = fc.read();
+    fc.write(&fd.read());
+    cat_fails_closed(ldv(&env, "t"), "c.bin", &|| {
+        format!("format {format}: d's frame under c's id")
+    });
+    fc.write(&fc_bytes);
 
     // A plaintext (unsealed) manifest planted in an encrypted vault is refused too.
     let planted = serde_json::to_vec(&serde_json::json!({"name": "a.txt"})).unwrap();
@@ -1092,7 +1179,7 @@ fn damaged_or_moved_manifests_and_moved_chunks_fail_closed() {
     cat_fails_closed(ldv(&env, "t"), "a.txt", &|| "plaintext manifest".into());
     write_over(&ma, &ma_bytes);
 
-    for (name, data) in [("a.txt", &a), ("b.txt", &b)] {
+    for (name, data) in [("a.txt", &a), ("b.txt", &b), ("c.bin", &c), ("d.bin", &d)] {
         let out = ldv(&env, "t").args(["cat", name]).assert().success();
         assert_bytes(&out.get_output().stdout, data, name);
     }
@@ -1456,12 +1543,17 @@ fn key_add_passwd_and_remove_rewrap_the_vault_key_without_touching_data() {
         assert!(out.stdout.is_empty());
         assert!(error_line(&out).contains("wrong key"));
     };
-    let chunks_dir = env.vault_dir().join("chunks");
-    let manifests_dir = env.vault_dir().join("manifests");
-    let data_before = (snapshot(&chunks_dir), snapshot(&manifests_dir));
+    // Chunks (chunk objects, or packs and index segments) and manifests.
+    let data_dirs = ["chunks", "packs", "index", "manifests"].map(|d| env.vault_dir().join(d));
+    let stored_data = || data_dirs.iter().map(|d| snapshot(d)).collect::<Vec<_>>();
+    let data_before = stored_data();
+    assert!(
+        data_before.iter().map(|s| s.len()).sum::<usize>() >= 3,
+        "{data_before:?}"
+    );
     let data_unchanged = |when: &str| {
         assert_eq!(
-            (snapshot(&chunks_dir), snapshot(&manifests_dir)),
+            stored_data(),
             data_before,
             "{when}: chunks or manifests changed"
         );
