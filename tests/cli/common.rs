@@ -404,8 +404,9 @@ impl Env {
 
     /// Replaces chunk `id`'s stored frame with `frame`, of any length, as a vault holding that
     /// frame would have it: format 1 rewrites the chunk object; format 2 (unencrypted) writes the
-    /// pack again with `frame` in its place and a new trailer, under its new name, and replaces
-    /// every index segment with one listing every pack, as `ldv` itself would index them.
+    /// pack again with `frame` in its place and a new trailer, under its new name (the SHA-256
+    /// of trailer and tail), and replaces every index segment with one listing every pack, as
+    /// `ldv` itself would index them.
     pub fn replace_frame(&self, id: &str, frame: &[u8]) {
         let old = self.frame_of(id);
         if old.whole {
@@ -421,10 +422,9 @@ impl Env {
                 builder.push(&other, &bytes[offset..offset + len]);
             }
         }
-        let new = builder.finish();
+        let (name, new) = builder.finish();
         make_writable(&old.file);
         std::fs::remove_file(&old.file).unwrap();
-        let name = sha256_hex(&new);
         let dir = self.vault_dir().join("packs").join(&name[..2]);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(&name), &new).unwrap();
@@ -648,15 +648,17 @@ impl PackBuilder {
         self.count += 1;
     }
 
-    fn finish(self) -> Vec<u8> {
+    /// The pack's name (the SHA-256 of its trailer and tail) and its bytes.
+    fn finish(self) -> (String, Vec<u8>) {
         let mut trailer = rand::random::<[u8; 16]>().to_vec();
         trailer.extend_from_slice(&self.count.to_le_bytes());
         trailer.extend_from_slice(&self.entries);
         let mut pack = self.frames;
+        let frames_len = pack.len();
         pack.extend_from_slice(&trailer);
         pack.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
         pack.extend_from_slice(PACK_MAGIC);
-        pack
+        (sha256_hex(&pack[frames_len..]), pack)
     }
 }
 

@@ -1063,8 +1063,6 @@ fn chunk_of_a_stored_file_finds_every_chunk() {
 }
 
 #[test]
-#[ignore = "BUG: on a format-2 vault `chunk` looks for chunks/<id> objects, not in the index, \
-            so every chunk of a stored file shows as new (existing_chunks 0)"]
 fn chunk_of_a_stored_file_finds_every_chunk_in_packs() {
     chunk_of_a_stored_file(2);
 }
@@ -1147,8 +1145,6 @@ fn chunk_of_a_new_file_finds_nothing_and_of_an_edited_file_what_is_stored() {
 }
 
 #[test]
-#[ignore = "BUG: on a format-2 vault `chunk` looks for chunks/<id> objects, not in the index, \
-            so the chunks an edited file shares with a stored one show as new"]
 fn chunk_of_an_edited_file_finds_what_packs_hold() {
     chunk_of_a_new_and_an_edited_file(2);
 }
