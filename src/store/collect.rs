@@ -440,17 +440,12 @@ pub async fn execute(vault: &Vault, plan: PackPlan) -> Result<PackReport> {
     if sweeping || !written.is_empty() || work.read_segments.len() > 16 {
         let mut packs = std::mem::take(&mut work.keep);
         packs.extend(written);
-        let segment = index::Segment {
-            supersedes: work.read_segments.clone(),
-            packs,
-        };
-        let (id, bytes) = segment.encode(vault.codec());
-        vault
-            .backend()
-            .put(&index::segment_key(&id), bytes, PutMode::Overwrite)
+        let parts = vault
+            .write_segments(packs, work.read_segments.clone())
             .await?;
+        let ours: HashSet<SegmentId> = parts.iter().map(|(id, _)| *id).collect();
         superseded = std::mem::take(&mut work.read_segments);
-        superseded.retain(|s| *s != id);
+        superseded.retain(|s| !ours.contains(s));
     }
 
     // 3. The new mark: what this run condemned, and the segments it superseded.
@@ -508,4 +503,199 @@ pub async fn execute(vault: &Vault, plan: PackPlan) -> Result<PackReport> {
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::backend::memory::MemoryBackend;
+    use crate::backend::{BackendExt, DynBackend};
+    use crate::store::chunker::ChunkerConfig;
+    use crate::store::codec::PlainChunk;
+    use crate::store::manifest::{ChunkRef, MANIFEST_FORMAT, Manifest};
+    use crate::store::{PackConfig, VaultOptions};
+
+    async fn vault(backend: &DynBackend) -> Vault {
+        let options = VaultOptions {
+            packs: PackConfig {
+                target: 1 << 20,
+                ..PackConfig::default()
+            },
+            ..VaultOptions::default()
+        };
+        Vault::init_with(Arc::clone(backend), ChunkerConfig::default(), &options)
+            .await
+            .unwrap()
+            .0
+    }
+
+    fn data(seed: u8) -> Vec<u8> {
+        (0..300_000u32)
+            .map(|i| (i.wrapping_mul(31) as u8) ^ seed)
+            .collect()
+    }
+
+    /// Stores `content` as one chunk under `name` and commits it.
+    async fn put(vault: &Vault, name: &str, content: &[u8]) -> Manifest {
+        let id = ChunkId::of(content);
+        let write = vault
+            .put_chunk(id, &PlainChunk::copy_from(content))
+            .await
+            .unwrap();
+        let now = crate::time::now_millis();
+        let m = Manifest {
+            format: MANIFEST_FORMAT,
+            name: name.into(),
+            version: layout::new_version(now),
+            size: content.len() as u64,
+            sha256: id.to_hex(),
+            chunker: ChunkerConfig::default(),
+            created_at: now,
+            content_type: None,
+            metadata: Default::default(),
+            chunks: vec![ChunkRef {
+                offset: 0,
+                size: content.len() as u64,
+                id,
+                stored: Some(write.stored()),
+            }],
+        };
+        vault.commit(&m).await.unwrap();
+        m
+    }
+
+    async fn gc(vault: &Vault, grace: Duration) -> PackReport {
+        let listing = vault.read_index_listing().await.unwrap();
+        let mut referenced = HashSet::new();
+        for (name, version) in vault.list_versions("").await.unwrap() {
+            let (_, ids) = vault
+                .read_manifest(&name, &version, HashSet::new())
+                .await
+                .unwrap();
+            referenced.extend(ids);
+        }
+        let now = store_now(vault).await.unwrap();
+        let p = plan(vault, listing, &referenced, 0, grace, now)
+            .await
+            .unwrap();
+        execute(vault, p).await.unwrap()
+    }
+
+    async fn readable(backend: &DynBackend, m: &Manifest) -> bool {
+        let fresh = Vault::open(Arc::clone(backend)).await.unwrap();
+        fresh.get_chunk(m.chunks[0].id, m.size).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_pack_a_late_put_reuses_is_rescued_not_swept() {
+        let backend: DynBackend = Arc::new(MemoryBackend::new());
+        let first = vault(&backend).await;
+        let old = put(&first, "old", &data(1)).await;
+        first.remove_version("old", &old.version).await.unwrap();
+        // A writer loads the index while the pack is live...
+        let writer = vault(&backend).await;
+        assert!(writer.holds_chunk(old.chunks[0].id).await.unwrap());
+        // ...gc condemns the pack (nothing references it)...
+        let report = gc(&first, Duration::ZERO).await;
+        assert_eq!(report.condemned, 1);
+        // ...the writer deduplicates onto it and commits (it never saw the mark)...
+        let late = put(&writer, "late", &data(1)).await;
+        assert_eq!(writer.stats().chunks_uploaded, 0);
+        // ...and the sweep keeps the pack the late version needs.
+        let report = gc(&first, Duration::ZERO).await;
+        assert_eq!(report.deleted_objects, 0, "{report:?}");
+        assert!(readable(&backend, &late).await);
+        // Removed again, it goes: condemned, then swept.
+        first.remove_version("late", &late.version).await.unwrap();
+        gc(&first, Duration::ZERO).await;
+        let report = gc(&first, Duration::ZERO).await;
+        assert_eq!(report.deleted_objects, 1, "{report:?}");
+        assert!(
+            backend
+                .list_all(pack::PACKS_PREFIX)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_sees_a_mark_stores_the_chunk_again() {
+        let backend: DynBackend = Arc::new(MemoryBackend::new());
+        let first = vault(&backend).await;
+        let old = put(&first, "old", &data(2)).await;
+        first.remove_version("old", &old.version).await.unwrap();
+        gc(&first, Duration::ZERO).await;
+        // Loaded after the mark: the condemned copy is not reused.
+        let writer = vault(&backend).await;
+        assert!(!writer.holds_chunk(old.chunks[0].id).await.unwrap());
+        let again = put(&writer, "again", &data(2)).await;
+        assert_eq!(writer.stats().chunks_uploaded, 1);
+        let report = gc(&first, Duration::ZERO).await;
+        assert_eq!(report.deleted_objects, 1, "the condemned pack goes");
+        assert!(readable(&backend, &again).await);
+    }
+
+    #[tokio::test]
+    async fn marks_wait_for_the_grace_and_partly_dead_packs_are_repacked() {
+        let backend: DynBackend = Arc::new(MemoryBackend::new());
+        let v = vault(&backend).await;
+        // Two versions in one pack: one removed leaves the pack half dead.
+        let a = data(3);
+        let b = data(4);
+        let ida = ChunkId::of(&a);
+        let idb = ChunkId::of(&b);
+        v.put_chunk(ida, &PlainChunk::copy_from(&a)).await.unwrap();
+        let kept = put(&v, "b", &b).await;
+        let gone = put(&v, "a", &a).await;
+        assert_eq!(backend.list_all(pack::PACKS_PREFIX).await.unwrap().len(), 1);
+        v.remove_version("a", &gone.version).await.unwrap();
+        let report = gc(&v, Duration::from_secs(3600)).await;
+        assert!(report.bytes_repacked > 0, "{report:?}");
+        assert_eq!(report.packs_written, 1);
+        // Within the grace nothing is deleted.
+        let report = gc(&v, Duration::from_secs(3600)).await;
+        assert_eq!(report.deleted_objects, 0);
+        assert_eq!(backend.list_all(pack::PACKS_PREFIX).await.unwrap().len(), 2);
+        // Past it, the old pack goes and the kept version reads from its new pack.
+        gc(&v, Duration::ZERO).await;
+        assert_eq!(backend.list_all(pack::PACKS_PREFIX).await.unwrap().len(), 1);
+        assert!(readable(&backend, &kept).await);
+        let fresh = Vault::open(Arc::clone(&backend)).await.unwrap();
+        assert!(!fresh.holds_chunk(ida).await.unwrap());
+        assert!(fresh.holds_chunk(idb).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_put_past_the_grace_commits_nothing() {
+        let backend: DynBackend = Arc::new(MemoryBackend::new());
+        let options = VaultOptions {
+            packs: PackConfig {
+                grace_secs: 1,
+                ..PackConfig::default()
+            },
+            ..VaultOptions::default()
+        };
+        let v = Vault::init_with(Arc::clone(&backend), ChunkerConfig::default(), &options)
+            .await
+            .unwrap()
+            .0;
+        let content = data(5);
+        let id = ChunkId::of(&content);
+        v.put_chunk(id, &PlainChunk::copy_from(&content))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let err = v.flush().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert!(
+            backend
+                .list_all(index::INDEX_PREFIX)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

@@ -31,8 +31,10 @@ pub const MARK_PREFIX: &str = "index/mark-";
 const SEGMENT_MAGIC: &[u8; 8] = b"LDVIDX2\n";
 /// The context a sealed segment is bound to.
 const SEGMENT_CONTEXT: &str = "ldv-index-segment";
-/// Largest segment a reader accepts (about 6 M entries).
-pub const MAX_SEGMENT: u64 = 256 << 20;
+/// Largest segment a reader accepts (about 3 M entries).
+pub const MAX_SEGMENT: u64 = 128 << 20;
+/// Most entries a writer puts in one segment (about 40 MiB).
+pub const SEGMENT_ENTRIES: usize = 1_000_000;
 /// Largest mark a reader accepts.
 pub const MAX_MARK: u64 = 256 << 20;
 /// The pack id that stands for "a format-1 chunk object under `chunks/`".

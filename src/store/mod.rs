@@ -815,20 +815,49 @@ impl Vault {
         // An index segment listing packs gc may have condemned as unindexed must not appear
         // after gc swept them: a writer past the grace period stops here.
         self.check_deadline()?;
-        let segment = index::Segment {
-            supersedes: Vec::new(),
-            packs: written,
-        };
-        let (id, bytes) = segment.encode(&self.codec);
-        self.backend
-            .put(&index::segment_key(&id), bytes, PutMode::Overwrite)
-            .await?;
+        let segments = self.write_segments(written, Vec::new()).await?;
         if let Some(lock) = packed.index.get() {
-            lock.write()
-                .unwrap_or_else(|p| p.into_inner())
-                .add(&segment);
+            let mut index = lock.write().unwrap_or_else(|p| p.into_inner());
+            for (_, segment) in &segments {
+                index.add(segment);
+            }
         }
         Ok(())
+    }
+
+    /// Writes index segments for `packs`, at most [`index::SEGMENT_ENTRIES`] entries each, the
+    /// last one carrying `supersedes`: it is written after the others, so a reader that sees
+    /// it (and drops the segments it supersedes) sees every part, even after a crash between
+    /// two parts.
+    pub async fn write_segments(
+        &self,
+        packs: Vec<writer::Written>,
+        supersedes: Vec<index::SegmentId>,
+    ) -> Result<Vec<(index::SegmentId, index::Segment)>> {
+        let mut parts: Vec<index::Segment> = vec![index::Segment::default()];
+        let mut entries = 0;
+        for (pack, list) in packs {
+            if entries + list.len() > index::SEGMENT_ENTRIES && entries > 0 {
+                parts.push(index::Segment::default());
+                entries = 0;
+            }
+            entries += list.len();
+            parts
+                .last_mut()
+                .expect("there is always a part")
+                .packs
+                .push((pack, list));
+        }
+        parts.last_mut().expect("there is always a part").supersedes = supersedes;
+        let mut written = Vec::with_capacity(parts.len());
+        for part in parts {
+            let (id, bytes) = part.encode(&self.codec);
+            self.backend
+                .put(&index::segment_key(&id), bytes, PutMode::Overwrite)
+                .await?;
+            written.push((id, part));
+        }
+        Ok(written)
     }
 
     /// Fails once this process has deduplicated against its index for longer than the vault's

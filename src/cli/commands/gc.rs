@@ -59,8 +59,15 @@ fn render_pack_plan(p: &PackPlan) -> anyhow::Result<()> {
     ))
 }
 
-/// `ldv gc` on a format-2 vault: no lock, writers keep running (see `store::collect`).
+/// `ldv gc` on a format-2 vault: writers take no lock and keep running (see
+/// `store::collect`); gc takes the exclusive lock only against another gc (two sweeps at once
+/// could each keep what the other deletes in their index segments).
 async fn run_packs(ctx: &Ctx, args: GcArgs, vault: &Vault) -> anyhow::Result<u8> {
+    let lock = ctx.lock(vault, LockKind::Exclusive, "gc").await?;
+    locked(Some(lock), run_packs_locked(ctx, args, vault)).await
+}
+
+async fn run_packs_locked(ctx: &Ctx, args: GcArgs, vault: &Vault) -> anyhow::Result<u8> {
     let out = &ctx.settings.output;
     let config = vault.pack_config().expect("a format-2 vault");
     let grace = args
