@@ -10,6 +10,7 @@ mod bad_input;
 mod common;
 mod edges;
 mod encryption;
+mod format2;
 mod gcs;
 mod hostile;
 mod integrity;
