@@ -53,6 +53,7 @@ Register-ArgumentCompleter -Native -CommandName 'ldv' -ScriptBlock {
             [CompletionResult]::new('gc', 'gc', [CompletionResultType]::ParameterValue, 'Delete chunks no version references (after a grace period)')
             [CompletionResult]::new('unlock', 'unlock', [CompletionResultType]::ParameterValue, 'Remove stale vault locks (or all locks with --all)')
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Manage the keys of an encrypted vault (re-wraps the vault key; data is never re-encrypted)')
+            [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Convert a format-1 vault to format 2 (packs and an index), in place and crash-safe')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -60,6 +61,9 @@ Register-ArgumentCompleter -Native -CommandName 'ldv' -ScriptBlock {
         'ldv;init' {
             [CompletionResult]::new('--chunking', '--chunking', [CompletionResultType]::ParameterName, 'Default chunking of the new vault [default: profile, else cdc]')
             [CompletionResult]::new('--save-profile', '--save-profile', [CompletionResultType]::ParameterName, 'Also write a profile with this name for the vault into the config file')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Vault format: 2 (packs and an index), or 1 for vaults older ldv must read [default: LDV_VAULT_FORMAT, else 2]')
+            [CompletionResult]::new('--gc-grace', '--gc-grace', [CompletionResultType]::ParameterName, 'Format 2: how long gc waits between condemning data and deleting it; a put must finish within nine tenths of it [default: 24h]')
+            [CompletionResult]::new('--pack-size', '--pack-size', [CompletionResultType]::ParameterName, 'Format 2: the size packs are filled to before upload, 1 MiB to 128 MiB [default: 16MiB]')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use from the config file')
             [CompletionResult]::new('--vault', '--vault', [CompletionResultType]::ParameterName, 'Vault location, overriding the profile: file:///path (or a plain path)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]')
@@ -273,7 +277,7 @@ Register-ArgumentCompleter -Native -CommandName 'ldv' -ScriptBlock {
             break
         }
         'ldv;gc' {
-            [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'Keep unreferenced chunks younger than this')
+            [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'Keep unreferenced chunks younger than this; in a format-2 vault, delete what an earlier gc condemned only this long after [default: the vault''s grace, 24h unless set at init]')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use from the config file')
             [CompletionResult]::new('--vault', '--vault', [CompletionResultType]::ParameterName, 'Vault location, overriding the profile: file:///path (or a plain path)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]')
@@ -453,6 +457,26 @@ Register-ArgumentCompleter -Native -CommandName 'ldv' -ScriptBlock {
         'ldv;key;help;help' {
             break
         }
+        'ldv;migrate' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use from the config file')
+            [CompletionResult]::new('--vault', '--vault', [CompletionResultType]::ParameterName, 'Vault location, overriding the profile: file:///path (or a plain path)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]')
+            [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]')
+            [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'How long to wait for a vault lock held by another process before giving up (exit 8)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never show progress bars')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)')
+            [CompletionResult]::new('--stats', '--stats', [CompletionResultType]::ParameterName, 'Print the store and backend counters on stderr when done')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'ldv;completions' {
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Profile to use from the config file')
             [CompletionResult]::new('--vault', '--vault', [CompletionResultType]::ParameterName, 'Vault location, overriding the profile: file:///path (or a plain path)')
@@ -487,6 +511,7 @@ Register-ArgumentCompleter -Native -CommandName 'ldv' -ScriptBlock {
             [CompletionResult]::new('gc', 'gc', [CompletionResultType]::ParameterValue, 'Delete chunks no version references (after a grace period)')
             [CompletionResult]::new('unlock', 'unlock', [CompletionResultType]::ParameterValue, 'Remove stale vault locks (or all locks with --all)')
             [CompletionResult]::new('key', 'key', [CompletionResultType]::ParameterValue, 'Manage the keys of an encrypted vault (re-wraps the vault key; data is never re-encrypted)')
+            [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Convert a format-1 vault to format 2 (packs and an index), in place and crash-safe')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -544,6 +569,9 @@ Register-ArgumentCompleter -Native -CommandName 'ldv' -ScriptBlock {
             break
         }
         'ldv;help;key;remove' {
+            break
+        }
+        'ldv;help;migrate' {
             break
         }
         'ldv;help;completions' {

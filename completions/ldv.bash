@@ -46,6 +46,9 @@ _ldv() {
             ldv,ls)
                 cmd="ldv__subcmd__ls"
                 ;;
+            ldv,migrate)
+                cmd="ldv__subcmd__migrate"
+                ;;
             ldv,put)
                 cmd="ldv__subcmd__put"
                 ;;
@@ -90,6 +93,9 @@ _ldv() {
                 ;;
             ldv__subcmd__help,ls)
                 cmd="ldv__subcmd__help__subcmd__ls"
+                ;;
+            ldv__subcmd__help,migrate)
+                cmd="ldv__subcmd__help__subcmd__migrate"
                 ;;
             ldv__subcmd__help,put)
                 cmd="ldv__subcmd__help__subcmd__put"
@@ -155,7 +161,7 @@ _ldv() {
 
     case "${cmd}" in
         ldv)
-            opts="-q -v -j -y -h -V --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help --version init put get cat ls rm stat health verify chunk gc unlock key completions help"
+            opts="-q -v -j -y -h -V --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help --version init put get cat ls rm stat health verify chunk gc unlock key migrate completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -429,7 +435,7 @@ _ldv() {
             return 0
             ;;
         ldv__subcmd__help)
-            opts="init put get cat ls rm stat health verify chunk gc unlock key completions help"
+            opts="init put get cat ls rm stat health verify chunk gc unlock key migrate completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -638,6 +644,20 @@ _ldv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ldv__subcmd__help__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ldv__subcmd__help__subcmd__put)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -709,7 +729,7 @@ _ldv() {
             return 0
             ;;
         ldv__subcmd__init)
-            opts="-q -v -j -y -h --chunking --save-profile --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
+            opts="-q -v -j -y -h --chunking --save-profile --format --gc-grace --pack-size --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -720,6 +740,18 @@ _ldv() {
                     return 0
                     ;;
                 --save-profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gc-grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pack-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1062,6 +1094,44 @@ _ldv() {
             ;;
         ldv__subcmd__ls)
             opts="-l -q -v -j -y -h --long --versions --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vault)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ldv__subcmd__migrate)
+            opts="-q -v -j -y -h --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

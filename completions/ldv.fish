@@ -50,11 +50,15 @@ complete -c ldv -n "__fish_ldv_needs_command" -f -a "chunk" -d 'Show how a file 
 complete -c ldv -n "__fish_ldv_needs_command" -f -a "gc" -d 'Delete chunks no version references (after a grace period)'
 complete -c ldv -n "__fish_ldv_needs_command" -f -a "unlock" -d 'Remove stale vault locks (or all locks with --all)'
 complete -c ldv -n "__fish_ldv_needs_command" -f -a "key" -d 'Manage the keys of an encrypted vault (re-wraps the vault key; data is never re-encrypted)'
+complete -c ldv -n "__fish_ldv_needs_command" -f -a "migrate" -d 'Convert a format-1 vault to format 2 (packs and an index), in place and crash-safe'
 complete -c ldv -n "__fish_ldv_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c ldv -n "__fish_ldv_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c ldv -n "__fish_ldv_using_subcommand init" -l chunking -d 'Default chunking of the new vault [default: profile, else cdc]' -r -f -a "cdc\t'Content-defined (FastCDC; min 1 MiB, avg 4 MiB, max 16 MiB)'
+complete -c ldv -n "__fish_ldv_using_subcommand init" -l chunking -d 'Default chunking of the new vault [default: profile, else cdc]' -r -f -a "cdc\t'Content-defined (FastCDC; min 32 KiB, avg 128 KiB, max 512 KiB; format 1: 1/4/16 MiB)'
 fixed\t'Fixed 64 MiB chunks; files under 128 MiB kept whole'"
 complete -c ldv -n "__fish_ldv_using_subcommand init" -l save-profile -d 'Also write a profile with this name for the vault into the config file' -r
+complete -c ldv -n "__fish_ldv_using_subcommand init" -l format -d 'Vault format: 2 (packs and an index), or 1 for vaults older ldv must read [default: LDV_VAULT_FORMAT, else 2]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand init" -l gc-grace -d 'Format 2: how long gc waits between condemning data and deleting it; a put must finish within nine tenths of it [default: 24h]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand init" -l pack-size -d 'Format 2: the size packs are filled to before upload, 1 MiB to 128 MiB [default: 16MiB]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand init" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand init" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand init" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
@@ -185,7 +189,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand chunk" -l no-progress -d 'Never 
 complete -c ldv -n "__fish_ldv_using_subcommand chunk" -s y -l yes -d 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)'
 complete -c ldv -n "__fish_ldv_using_subcommand chunk" -l stats -d 'Print the store and backend counters on stderr when done'
 complete -c ldv -n "__fish_ldv_using_subcommand chunk" -s h -l help -d 'Print help'
-complete -c ldv -n "__fish_ldv_using_subcommand gc" -l grace -d 'Keep unreferenced chunks younger than this' -r
+complete -c ldv -n "__fish_ldv_using_subcommand gc" -l grace -d 'Keep unreferenced chunks younger than this; in a format-2 vault, delete what an earlier gc condemned only this long after [default: the vault\'s grace, 24h unless set at init]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand gc" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand gc" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand gc" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
@@ -292,6 +296,18 @@ complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "passwd" -d 'Replace the key that opened the vault with a new one'
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a key slot (never the last one)'
 complete -c ldv -n "__fish_ldv_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ldv -n "__fish_ldv_using_subcommand migrate" -l profile -d 'Profile to use from the config file' -r
+complete -c ldv -n "__fish_ldv_using_subcommand migrate" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand migrate" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
+complete -c ldv -n "__fish_ldv_using_subcommand migrate" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
+complete -c ldv -n "__fish_ldv_using_subcommand migrate" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand migrate" -l json -d 'Print one JSON document on stdout instead of text'
+complete -c ldv -n "__fish_ldv_using_subcommand migrate" -s q -l quiet -d 'Print nothing but errors'
+complete -c ldv -n "__fish_ldv_using_subcommand migrate" -s v -l verbose -d 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
+complete -c ldv -n "__fish_ldv_using_subcommand migrate" -l no-progress -d 'Never show progress bars'
+complete -c ldv -n "__fish_ldv_using_subcommand migrate" -s y -l yes -d 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)'
+complete -c ldv -n "__fish_ldv_using_subcommand migrate" -l stats -d 'Print the store and backend counters on stderr when done'
+complete -c ldv -n "__fish_ldv_using_subcommand migrate" -s h -l help -d 'Print help'
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -l profile -d 'Profile to use from the config file' -r
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -l vault -d 'Vault location, overriding the profile: file:///path (or a plain path)' -r
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
@@ -304,21 +320,22 @@ complete -c ldv -n "__fish_ldv_using_subcommand completions" -l no-progress -d '
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -s y -l yes -d 'Answer yes to confirmations (needed by rm and gc when stdin is not a terminal)'
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -l stats -d 'Print the store and backend counters on stderr when done'
 complete -c ldv -n "__fish_ldv_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "init" -d 'Create a vault (and optionally save a profile for it)'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "put" -d 'Store files, directories or stdin as new versions'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "get" -d 'Fetch a version to a file, a directory, or stdout (-), verified'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "cat" -d 'Write a version to stdout, verified'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "ls" -d 'List objects and versions'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "rm" -d 'Remove versions (their chunks are reclaimed by gc)'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "stat" -d 'Show the details of one version'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "health" -d 'Check that the backend answers and holds a readable vault'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "verify" -d 'Audit the vault: manifests, chunk presence and sizes, and optionally chunk contents'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "chunk" -d 'Show how a file would be chunked and what a put would upload, without uploading'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "gc" -d 'Delete chunks no version references (after a grace period)'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "unlock" -d 'Remove stale vault locks (or all locks with --all)'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "key" -d 'Manage the keys of an encrypted vault (re-wraps the vault key; data is never re-encrypted)'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "init" -d 'Create a vault (and optionally save a profile for it)'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "put" -d 'Store files, directories or stdin as new versions'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "get" -d 'Fetch a version to a file, a directory, or stdout (-), verified'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "cat" -d 'Write a version to stdout, verified'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "ls" -d 'List objects and versions'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "rm" -d 'Remove versions (their chunks are reclaimed by gc)'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "stat" -d 'Show the details of one version'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "health" -d 'Check that the backend answers and holds a readable vault'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "verify" -d 'Audit the vault: manifests, chunk presence and sizes, and optionally chunk contents'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "chunk" -d 'Show how a file would be chunked and what a put would upload, without uploading'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "gc" -d 'Delete chunks no version references (after a grace period)'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "unlock" -d 'Remove stale vault locks (or all locks with --all)'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "key" -d 'Manage the keys of an encrypted vault (re-wraps the vault key; data is never re-encrypted)'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "migrate" -d 'Convert a format-1 vault to format 2 (packs and an index), in place and crash-safe'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c ldv -n "__fish_ldv_using_subcommand help; and not __fish_seen_subcommand_from init put get cat ls rm stat health verify chunk gc unlock key migrate completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ldv -n "__fish_ldv_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List the key slots of the vault'
 complete -c ldv -n "__fish_ldv_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "add" -d 'Add a key that opens the vault (asked on the terminal unless a source is given)'
 complete -c ldv -n "__fish_ldv_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "passwd" -d 'Replace the key that opened the vault with a new one'
