@@ -175,8 +175,8 @@ impl CompressionConfig {
 
 /// Chunks at least this long are first tried on a sample, so incompressible data costs almost
 /// nothing whatever the algorithm (the approach of borg's `auto` mode).
-const SAMPLE_FROM: usize = 256 * 1024;
-const SAMPLE_LEN: usize = 64 * 1024;
+const SAMPLE_FROM: usize = 64 * 1024;
+const SAMPLE_LEN: usize = 16 * 1024;
 
 /// Turns plaintext chunks and manifests into stored frames and back, for one vault.
 #[derive(Debug, Clone)]
@@ -435,11 +435,32 @@ fn worth_it(plain: usize, compressed: usize) -> bool {
     compressed < plain - plain / 32
 }
 
+thread_local! {
+    /// One zstd compressor per worker thread and level: creating a context costs about as much
+    /// as compressing a 128 KiB chunk, so small chunks reuse it.
+    static ZSTD: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn zstd_compress(data: &[u8], level: i32) -> Vec<u8> {
+    ZSTD.with(|cell| {
+        let mut held = cell.borrow_mut();
+        if held.as_ref().is_none_or(|(l, _)| *l != level) {
+            let fresh = zstd::bulk::Compressor::new(level)
+                .expect("a zstd compressor for a level the profile check accepted");
+            *held = Some((level, fresh));
+        }
+        let (_, compressor) = held.as_mut().expect("set just above");
+        compressor
+            .compress(data)
+            .expect("zstd compresses any input into a growable buffer")
+    })
+}
+
 fn compress_with(c: CompressionConfig, data: &[u8]) -> Vec<u8> {
     match c.algorithm {
         Algorithm::None => data.to_vec(),
-        Algorithm::Zstd => zstd::bulk::compress(data, c.level)
-            .expect("zstd compresses any input into a growable buffer"),
+        Algorithm::Zstd => zstd_compress(data, c.level),
         Algorithm::Lz4 => lz4_flex::block::compress(data),
         Algorithm::Gzip => {
             let level = flate2::Compression::new(c.level.clamp(0, 9) as u32);
