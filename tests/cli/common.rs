@@ -370,8 +370,7 @@ impl Env {
         let mut out = BTreeMap::new();
         for pack in packs {
             let bytes = std::fs::read(pack).expect("read pack");
-            let (frames_len, _) = pack_layout(&bytes);
-            let cut = cut_frames(&bytes[..frames_len], 0, &mut by_len).unwrap_or_else(|| {
+            let cut = cut_sealed_pack(&bytes, &mut by_len).unwrap_or_else(|| {
                 panic!(
                     "the frames of {} are not the stored lengths given",
                     pack.display()
@@ -592,6 +591,18 @@ pub fn pack_entries(pack: &[u8]) -> Vec<PackEntry> {
             (hex_of(&e[..32]), offset, len)
         })
         .collect()
+}
+
+/// The frames of a pack whose trailer may be sealed, cut by stored lengths (each length with the
+/// ids of chunks that long, taken as their frames are found): `(id, offset, length)` of each,
+/// or `None` when the lengths cannot account for every frame of the pack (see
+/// [`Env::sealed_frames`]).
+pub fn cut_sealed_pack(
+    pack: &[u8],
+    by_len: &mut BTreeMap<usize, Vec<String>>,
+) -> Option<Vec<PackEntry>> {
+    let (frames_len, _) = pack_layout(pack);
+    cut_frames(&pack[..frames_len], 0, by_len)
 }
 
 /// Cuts `frames` (from `at`) into frames of the lengths in `by_len` (each taken by one of its

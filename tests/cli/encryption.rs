@@ -19,8 +19,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::common::{
-    Env, FORMATS, assert_bytes, assert_file, error_line, json_of, pack_layout, random_bytes,
-    sha256_hex, snapshot, toml_string, tree_files, u, write_over,
+    Env, FORMATS, assert_bytes, assert_file, cut_sealed_pack, error_line, json_of, pack_layout,
+    random_bytes, sha256_hex, snapshot, toml_string, tree_files, u, write_over,
 };
 
 const KIB: usize = 1 << 10;
@@ -517,7 +517,8 @@ fn zstd_and_aes_gcm_round_trip_on_s3() {
     assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
     assert_eq!(u(&report["chunks_read"]), n, "{report:#}");
 
-    // What moto holds: sealed frames under keyed ids, some compressed.
+    // What moto holds: sealed frames under keyed ids, some compressed, in packs (this is a
+    // format-2 vault): no chunk objects.
     let chunks = env.chunks_of(aws_ldv(&env, "t"), "s3/input.bin");
     let rt = runtime();
     let s3 = {
@@ -538,17 +539,53 @@ fn zstd_and_aes_gcm_round_trip_on_s3() {
                 .build(),
         )
     };
-    let mut codes = Vec::new();
-    for (offset, len, id) in &chunks {
-        let key = format!("{prefix}/chunks/{}/{id}", &id[..2]);
-        let frame = rt
+    let keys = |dir: &str| -> Vec<String> {
+        rt.block_on(async {
+            let listed = s3
+                .list_objects_v2()
+                .bucket(s3_bucket())
+                .prefix(format!("{prefix}/{dir}/"))
+                .send()
+                .await?;
+            Ok::<_, Box<dyn std::error::Error>>(
+                listed
+                    .contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned))
+                    .collect(),
+            )
+        })
+        .unwrap_or_else(|e| panic!("list {prefix}/{dir}/ on moto: {e}"))
+    };
+    assert_eq!(
+        keys("chunks"),
+        Vec::<String>::new(),
+        "chunk objects in a format-2 vault"
+    );
+    let mut by_len: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
+    for (id, stored) in env.stored_of(aws_ldv(&env, "t"), "s3/input.bin") {
+        by_len.entry(stored as usize).or_default().push(id);
+    }
+    let mut frames = std::collections::BTreeMap::new();
+    for key in keys("packs") {
+        let pack = rt
             .block_on(async {
                 let obj = s3.get_object().bucket(s3_bucket()).key(&key).send().await?;
                 Ok::<_, Box<dyn std::error::Error>>(obj.body.collect().await?.into_bytes())
             })
             .unwrap_or_else(|e| panic!("GET {key} from moto: {e}"));
-        assert_eq!(&frame[..5], b"LDVC\x01", "{key}");
-        assert_eq!(frame[6], 1, "{key}: cipher byte");
+        let cut = cut_sealed_pack(&pack, &mut by_len)
+            .unwrap_or_else(|| panic!("{key}: frames that are not the chunks' stored lengths"));
+        for (id, offset, len) in cut {
+            frames.insert(id, pack[offset..offset + len].to_vec());
+        }
+    }
+    assert_eq!(frames.len(), chunks.len(), "every chunk is in a pack");
+    let mut codes = Vec::new();
+    for (offset, len, id) in &chunks {
+        let frame = &frames[id];
+        assert_eq!(&frame[..5], b"LDVC\x01", "{id}");
+        assert_eq!(frame[6], 1, "{id}: cipher byte");
         let plain = &data[*offset as usize..(*offset + *len) as usize];
         assert_ne!(*id, sha256_hex(plain), "chunk ids are keyed");
         codes.push(frame[5]);

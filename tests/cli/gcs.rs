@@ -33,9 +33,11 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::common::{
-    Env, all_text, assert_bytes, assert_unreachable, closed_port, error_line, get, json_of, output,
-    permissions_enforced, put, random_bytes, round_trip, sha256_hex, u, verify_clean,
+    Env, FORMATS, all_text, assert_bytes, assert_unreachable, closed_port, error_line, get,
+    json_of, output, permissions_enforced, put, random_bytes, round_trip, sha256_hex, u,
+    verify_clean,
 };
+use crate::common::{cut_sealed_pack, pack_entries, pack_layout};
 use proxy::{FaultProxy, Faults};
 
 const KIB: usize = 1 << 10;
@@ -114,6 +116,13 @@ impl Gs {
     fn new(test: &str) -> Option<Gs> {
         let endpoint = emulator()?;
         Some(Self::at(&endpoint, test))
+    }
+
+    /// [`Gs::new`] whose commands create vaults of `format`.
+    fn new_in(test: &str, format: u8) -> Option<Gs> {
+        let mut t = Self::new(test)?;
+        t.env = Env::bare_in(format);
+        Some(t)
     }
 
     /// A world whose "server" is `endpoint`, for tests of endpoints that do not answer.
@@ -444,6 +453,29 @@ fn chunks_of(mut cmd: Command, name: &str) -> Vec<(u64, u64, String)> {
         .collect()
 }
 
+/// Whether every frame of a stored pack (unencrypted, its frames uncompressed) holds content
+/// whose SHA-256 is the id its trailer gives.
+fn pack_object_is_intact(pack: &[u8]) -> bool {
+    let (frames_len, _) = pack_layout(pack);
+    frames_len > 0
+        && pack_entries(pack).iter().all(|(id, offset, len)| {
+            let frame = &pack[*offset..offset + len];
+            frame.starts_with(b"LDVC\x01\x00") && sha256_hex(&frame[HEADER_LEN..]) == *id
+        })
+}
+
+/// Where chunk `id`'s frame is in this test's (unencrypted, format-2) vault: the key of the
+/// pack holding it, the pack's bytes, and the frame's offset in it.
+fn frame_in_packs(t: &Gs, id: &str) -> (String, Vec<u8>, usize) {
+    for key in t.objects("packs/") {
+        let pack = read_object(&t.endpoint, &t.bucket, &key);
+        if let Some((_, offset, _)) = pack_entries(&pack).into_iter().find(|e| e.0 == id) {
+            return (key, pack, offset);
+        }
+    }
+    panic!("chunk {id} is in no pack");
+}
+
 /// Whether a stored chunk object (an uncompressed, unencrypted frame) holds content whose
 /// SHA-256 is the id its key ends with.
 fn chunk_object_is_intact(key: &str, frame: &[u8]) -> bool {
@@ -459,10 +491,11 @@ fn chunk_object_is_intact(key: &str, frame: &[u8]) -> bool {
 
 /// `--vault gs://bucket/prefix` with `STORAGE_EMULATOR_HOST`: init, put, get, cat (whole and a
 /// range), dedup, ls, stat, verify --read-data, rm and gc, with the objects where the vault
-/// layout puts them.
+/// layout puts them. A format-1 vault: it reads chunk objects and ends with gc deleting them
+/// (format-2 gc is tested with it; the other round trips here run on format 2).
 #[test]
 fn vault_url_with_the_emulator_host() {
-    let Some(t) = Gs::new("url") else {
+    let Some(t) = Gs::new_in("url", 1) else {
         return;
     };
     t.write_config(&format!("[profiles.{PROFILE}]\n{SMALL_CHUNKS}\n"));
@@ -587,7 +620,13 @@ fn vault_url_with_the_emulator_host() {
 /// pieces (requests to the session URL, `upload_id=`) by "stalling" them for zero time.
 #[test]
 fn profiles_and_resumable_uploads() {
-    let Some(t) = Gs::new("profile") else {
+    for format in FORMATS {
+        profiles_and_resumable_uploads_in(format);
+    }
+}
+
+fn profiles_and_resumable_uploads_in(format: u8) {
+    let Some(t) = Gs::new_in("profile", format) else {
         return;
     };
     let proxy = FaultProxy::start(
@@ -620,17 +659,32 @@ fn profiles_and_resumable_uploads() {
         "profile t does not use the proxy"
     );
 
-    // Two chunks of 3 MiB (+ 7 header bytes) above the 1 MiB threshold, 13 pieces of 256 KiB
-    // each; the last chunk (512 KiB) and the manifest go up in one request each.
+    // Format 1: two chunks of 3 MiB (+ 7 header bytes) above the 1 MiB threshold, 13 pieces
+    // of 256 KiB each; the last chunk (512 KiB) and the manifest go up in one request each.
+    // Format 2: the three frames in one pack (6.5 MiB and a trailer), in 256 KiB pieces.
+    let packs_before = t.objects("packs/");
     let len = 6 * MIB + MIB / 2;
     let data = random_bytes(4, len);
     let src = t.write("resumable.bin", &data);
     let receipt = put(t.ldv_profile("small"), &src, "resumable.bin");
     assert_eq!(receipt["chunks"], 3, "{receipt:#}");
+    let pieces = if format == 1 {
+        26
+    } else {
+        let new: Vec<String> = t
+            .objects("packs/")
+            .into_iter()
+            .filter(|k| !packs_before.contains(k))
+            .collect();
+        assert_eq!(new.len(), 1, "{new:?}");
+        let pack = read_object(&t.endpoint, &t.bucket, &new[0]).len();
+        assert!(pack > len, "{pack}");
+        pack.div_ceil(256 * KIB)
+    };
     assert_eq!(
-        proxy.counts().stalls,
-        26,
-        "two 3 MiB chunks in 256 KiB pieces: {:?}",
+        proxy.counts().stalls as usize,
+        pieces,
+        "format {format}: 6.5 MiB in 256 KiB pieces: {:?}",
         proxy.counts()
     );
     get(
@@ -648,14 +702,19 @@ fn profiles_and_resumable_uploads() {
     let receipt = put(t.ldv_profile("default"), &src, "big.bin");
     assert_eq!(receipt["chunks"], 1, "{receipt:#}");
     assert_eq!(
-        proxy.counts().stalls,
-        26 + 3,
-        "a 17 MiB chunk in 8 MiB pieces: {:?}",
+        proxy.counts().stalls as usize,
+        pieces + 3,
+        "a 17 MiB chunk (or its pack) in 8 MiB pieces: {:?}",
         proxy.counts()
     );
     let again = put(t.ldv_profile("default"), &src, "big.bin");
     assert_eq!(again["new_chunks"], 0, "{again:#}");
-    assert_eq!(proxy.counts().stalls, 26 + 3, "{:?}", proxy.counts());
+    assert_eq!(
+        proxy.counts().stalls as usize,
+        pieces + 3,
+        "{:?}",
+        proxy.counts()
+    );
     get(t.ldv(), "big.bin", &t.path("big.out"), &data);
     let report = verify_clean(t.ldv());
     assert_eq!(report["versions"], 5);
@@ -666,7 +725,13 @@ fn profiles_and_resumable_uploads() {
 /// bucket's top-level keys, and listing finds them.
 #[test]
 fn a_vault_at_the_root_of_a_new_bucket() {
-    let Some(mut t) = Gs::new("root") else {
+    for format in FORMATS {
+        a_vault_at_the_root_of_a_new_bucket_in(format);
+    }
+}
+
+fn a_vault_at_the_root_of_a_new_bucket_in(format: u8) {
+    let Some(mut t) = Gs::new_in("root", format) else {
         return;
     };
     t.bucket = format!("ldv-root-{:08x}", rand::random::<u32>());
@@ -689,11 +754,15 @@ fn a_vault_at_the_root_of_a_new_bucket() {
         objects.contains(&"ldv-vault.json".to_owned()),
         "{objects:#?}"
     );
-    assert_eq!(
-        objects.iter().filter(|o| o.starts_with("chunks/")).count() as u64,
-        u(&first["chunks"]),
-        "{objects:#?}"
-    );
+    let count = |dir: &str| objects.iter().filter(|o| o.starts_with(dir)).count() as u64;
+    if format == 1 {
+        assert_eq!(count("chunks/"), u(&first["chunks"]), "{objects:#?}");
+    } else {
+        // One put of new chunks: its packs and one index segment; no chunk objects.
+        assert_eq!(count("chunks/"), 0, "{objects:#?}");
+        assert!(count("packs/") >= 1, "{objects:#?}");
+        assert_eq!(count("index/"), 1, "{objects:#?}");
+    }
     let out = ldv().args(["--json", "ls"]).assert().success();
     assert_eq!(json_of(out.get_output())[0]["name"], "data/file-6.bin");
     verify_clean(ldv());
@@ -706,15 +775,29 @@ fn a_vault_at_the_root_of_a_new_bucket() {
 /// Through a proxy that resets 10% of the connections, answers 10% of the requests with `503`
 /// and stalls a few, a put and a get of 6 MiB (many chunks, some of them resumable uploads)
 /// succeed byte-identical and the retries show in the `--json` stats.
+///
+/// In format 2 the chunks go up in packs: packs of 1 MiB (`init --pack-size`) in 512 KiB pieces,
+/// so the put is many requests, some of them resumable uploads, as the chunks of format 1 are.
+/// (A failed piece restarts its object's upload from the start: a 6 MiB pack in 256 KiB pieces
+/// rarely gets all of its ~25 pieces through at these fault rates.)
 #[test]
 fn put_and_get_survive_resets_503s_and_stalls() {
-    let Some(t) = Gs::new("faults") else {
+    for format in FORMATS {
+        put_and_get_survive_resets_503s_and_stalls_in(format);
+    }
+}
+
+fn put_and_get_survive_resets_503s_and_stalls_in(format: u8) {
+    let Some(t) = Gs::new_in("faults", format) else {
         return;
     };
     let proxy = FaultProxy::start(socket_of(&t.endpoint), Faults::none());
     let via = proxy.endpoint().trim_end_matches('/').to_owned();
-    let keys =
-        r#"anonymous = true, resumable_threshold = "512KiB", resumable_chunk_size = "256KiB""#;
+    let keys = if format == 1 {
+        r#"anonymous = true, resumable_threshold = "512KiB", resumable_chunk_size = "256KiB""#
+    } else {
+        r#"anonymous = true, resumable_threshold = "512KiB", resumable_chunk_size = "512KiB""#
+    };
     t.write_config(&format!(
         "{}{}",
         t.profile(
@@ -725,7 +808,12 @@ fn put_and_get_survive_resets_503s_and_stalls() {
         ),
         t.anon_profile("direct", "", SMALL_CHUNKS),
     ));
-    t.ldv_profile("direct").arg("init").assert().success();
+    let mut init = t.ldv_profile("direct");
+    init.arg("init");
+    if format == 2 {
+        init.args(["--pack-size", "1MiB"]);
+    }
+    init.assert().success();
     proxy.set_faults(
         Faults::none()
             .reset(0.1)
@@ -752,7 +840,13 @@ fn put_and_get_survive_resets_503s_and_stalls() {
 /// fails (exit 6, naming the damage), commits nothing and leaves no damaged object.
 #[test]
 fn a_damaged_upload_body_is_removed_then_retried_or_fails_the_put() {
-    let Some(t) = Gs::new("flip") else {
+    for format in FORMATS {
+        a_damaged_upload_body_is_removed_then_retried_or_fails_the_put_in(format);
+    }
+}
+
+fn a_damaged_upload_body_is_removed_then_retried_or_fails_the_put_in(format: u8) {
+    let Some(t) = Gs::new_in("flip", format) else {
         return;
     };
     let proxy = FaultProxy::start(socket_of(&t.endpoint), Faults::none());
@@ -773,7 +867,8 @@ fn a_damaged_upload_body_is_removed_then_retried_or_fails_the_put() {
     t.ldv_profile("direct").arg("init").assert().success();
 
     // The proxy flips a byte only in PUT bodies: the pieces of a resumable upload. Each file has
-    // one chunk above the threshold; the damage shows when the upload completes.
+    // one chunk (in format 2, one pack) above the threshold; the damage shows when the upload
+    // completes.
     let flips = |seed, n| {
         Faults::none()
             .flip_byte(1.0)
@@ -832,10 +927,17 @@ fn a_damaged_upload_body_is_removed_then_retried_or_fails_the_put() {
         .success();
     let listed = json_of(out.get_output());
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed:#}");
-    // No damaged object was kept: every chunk object there holds what its name says.
+    // No damaged object was kept: every chunk object there holds what its name says, every
+    // pack what its trailer says.
     for key in t.objects("chunks/") {
         let frame = read_object(&t.endpoint, &t.bucket, &key);
         assert!(chunk_object_is_intact(&key, &frame), "{key} is damaged");
+    }
+    let packs = t.objects("packs/");
+    assert_eq!(packs.is_empty(), format == 1, "{packs:?}");
+    for key in packs {
+        let pack = read_object(&t.endpoint, &t.bucket, &key);
+        assert!(pack_object_is_intact(&pack), "{key} is damaged");
     }
     put(t.ldv_profile("direct"), &src, "flip2.bin");
     get(
@@ -851,9 +953,17 @@ fn a_damaged_upload_body_is_removed_then_retried_or_fails_the_put() {
 /// `verify --read-data` exits 4 naming the chunk, `get` exits 4 leaving no file, `cat` exits 4;
 /// a chunk object deleted from the store: verify exits 4 naming it missing. Repaired, the file
 /// reads again, so the failures were the damage.
+///
+/// In format 2 the damage is to the chunk's frame in its pack, and the pack goes missing.
 #[test]
 fn a_damaged_chunk_object_fails_verify_and_get_with_exit_4() {
-    let Some(t) = Gs::new("damaged") else {
+    for format in FORMATS {
+        a_damaged_chunk_object_fails_verify_and_get_in(format);
+    }
+}
+
+fn a_damaged_chunk_object_fails_verify_and_get_in(format: u8) {
+    let Some(t) = Gs::new_in("damaged", format) else {
         return;
     };
     t.write_config(&format!("[profiles.{PROFILE}]\n{SMALL_CHUNKS}\n"));
@@ -864,10 +974,16 @@ fn a_damaged_chunk_object_fails_verify_and_get_with_exit_4() {
     let chunks = chunks_of(t.ldv_url(), "d.bin");
     assert!(chunks.len() >= 4, "{chunks:?}");
     let (_, size, id) = chunks[chunks.len() / 2].clone();
-    let key = t.chunk_key(&id);
-    let original = read_object(&t.endpoint, &t.bucket, &key);
+    // The chunk object, or the pack holding the chunk's frame at `at`.
+    let (key, original, at) = if format == 1 {
+        let key = t.chunk_key(&id);
+        let original = read_object(&t.endpoint, &t.bucket, &key);
+        (key, original, 0)
+    } else {
+        frame_in_packs(&t, &id)
+    };
     let mut bad = original.clone();
-    bad[HEADER_LEN + size as usize / 2] ^= 0x01;
+    bad[at + HEADER_LEN + size as usize / 2] ^= 0x01;
     upload_object(&t.endpoint, &t.bucket, &key, &bad);
 
     let out = t
@@ -998,10 +1114,30 @@ fn zstd_and_aes_gcm_round_trip_on_gcs() {
 
     // What the emulator holds: sealed frames (cipher byte 1) under keyed ids, some compressed
     // (zstd, 2), some not (0), and never the marker.
+    // Format 2: the frames are in packs, cut by their stored lengths (the trailers are sealed).
+    assert_eq!(t.objects("chunks/"), Vec::<String>::new());
+    let mut by_len: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
+    let out = ldv()
+        .args(["--json", "stat", "gcs/input.bin"])
+        .assert()
+        .success();
+    for c in json_of(out.get_output())["chunks"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap().to_owned();
+        by_len.entry(u(&c["stored"]) as usize).or_default().push(id);
+    }
+    let mut frames = std::collections::BTreeMap::new();
+    for key in t.objects("packs/") {
+        let pack = read_object(&t.endpoint, &t.bucket, &key);
+        let cut = cut_sealed_pack(&pack, &mut by_len)
+            .unwrap_or_else(|| panic!("{key}: frames that are not the chunks' stored lengths"));
+        for (id, offset, len) in cut {
+            frames.insert(id, pack[offset..offset + len].to_vec());
+        }
+    }
     let mut codes = Vec::new();
     for (offset, len, id) in chunks_of(ldv(), "gcs/input.bin") {
-        let key = t.chunk_key(&id);
-        let frame = read_object(&t.endpoint, &t.bucket, &key);
+        let frame = &frames[&id];
+        let key = &id;
         assert_eq!(&frame[..5], b"LDVC\x01", "{key}");
         assert_eq!(frame[6], 1, "{key}: cipher byte");
         let plain = &data[offset as usize..(offset + len) as usize];
