@@ -418,6 +418,23 @@ fn a_damaged_manifest_stops_gc_from_deleting_its_chunks() {
     }
 }
 
+/// Format 2: gc (with its default grace, which draws no warning) refuses before it condemns
+/// anything: no mark is written, every pack stays (only `locks/`, where gc excludes other gc
+/// runs, may change).
+#[test]
+fn a_damaged_manifest_stops_gc_from_condemning_its_packs() {
+    let f = Fixture::new_in(2);
+    f.edit_manifest(|m| m["size"] = json!(u64::MAX));
+    Expect::run(&["--yes", "gc"])
+        .fails(4, &["data/file.bin@"])
+        .may_change(f.env.vault_dir().join("locks"))
+        .check(&f.env);
+    let frames = f.env.frames();
+    for i in 0..f.manifest["chunks"].as_array().unwrap().len() {
+        assert!(frames.contains_key(&f.chunk_id(i)));
+    }
+}
+
 #[test]
 fn a_chunk_offset_of_u64_max_is_damage() {
     let f = Fixture::new();
