@@ -21,6 +21,7 @@ use bytes::Bytes;
 use common::{assert_bytes, assert_kind, data, files_named, list_keys, outcome, sorted};
 use futures::{StreamExt, TryStreamExt};
 use ldv::ErrorKind;
+use ldv::backend::BackendExt;
 use ldv::backend::azure::{AzureBackend, AzureConfig};
 use ldv::backend::gcs::{GcsBackend, GcsConfig};
 use ldv::backend::layer::{
@@ -35,7 +36,7 @@ use ldv::report::NoReporter;
 use ldv::store::chunker::ChunkerConfig;
 use ldv::store::codec::PlainChunk;
 use ldv::store::layout::ChunkId;
-use ldv::store::{ChunkWrite, Vault};
+use ldv::store::{ChunkWrite, Vault, VaultOptions};
 use tempfile::TempDir;
 
 const MIB: usize = 1024 * 1024;
@@ -1364,13 +1365,36 @@ fn plain(data: &[u8]) -> PlainChunk {
     PlainChunk::copy_from(data)
 }
 
-/// A vault on `faulty(memory)` holding one stored chunk.
-async fn vault_with_a_chunk() -> (Arc<FaultyBackend>, Vault, ChunkId, Bytes) {
+/// Both vault formats: format 1 (one object per chunk) and format 2 (packs and an index).
+const FORMATS: [u32; 2] = [ldv::store::FORMAT_1, ldv::store::VAULT_FORMAT];
+
+/// A vault of `format` on `faulty(memory)`.
+async fn faulty_vault(format: u32) -> (Arc<FaultyBackend>, Vault) {
     let faulty = faulty_memory();
-    let (vault, created) = Vault::init(faulty.clone(), ChunkerConfig::default())
+    let options = VaultOptions {
+        format,
+        ..VaultOptions::default()
+    };
+    let (vault, created) = Vault::init_with(faulty.clone(), ChunkerConfig::default(), &options)
         .await
         .expect("init");
     assert!(created);
+    (faulty, vault)
+}
+
+/// Where a vault of `format` on `backend` keeps chunk `id`: its chunk object, or the only pack.
+async fn home_of(backend: &FaultyBackend, format: u32, id: ChunkId) -> String {
+    if format == ldv::store::FORMAT_1 {
+        return id.key();
+    }
+    let packs = backend.list_all("packs/").await.expect("list packs");
+    assert_eq!(packs.len(), 1, "one pack");
+    packs[0].key.clone()
+}
+
+/// A vault of `format` on `faulty(memory)` holding one stored chunk, and where it is.
+async fn vault_with_a_chunk(format: u32) -> (Arc<FaultyBackend>, Vault, ChunkId, Bytes, String) {
+    let (faulty, vault) = faulty_vault(format).await;
     let chunk = data(10_000, 42);
     let id = ChunkId::of(&chunk);
     let written = vault
@@ -1378,57 +1402,78 @@ async fn vault_with_a_chunk() -> (Arc<FaultyBackend>, Vault, ChunkId, Bytes) {
         .await
         .expect("put chunk");
     assert!(matches!(written, ChunkWrite::Uploaded(_)), "{written:?}");
-    (faulty, vault, id, chunk)
+    vault.flush().await.expect("flush");
+    let home = home_of(&faulty, format, id).await;
+    (faulty, vault, id, chunk, home)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_detects_spoiled_chunk_reads() {
-    let (faulty, vault, id, chunk) = vault_with_a_chunk().await;
-    let size = chunk.len() as u64;
-    let spoilers = [
-        Fault::FlipBit(0),    // the frame's magic
-        Fault::FlipBit(5000), // the payload
-        Fault::ShortBody,
-        Fault::Permanent(ErrorKind::NotFound), // a chunk the manifest needs is gone
-    ];
-    for (i, fault) in spoilers.into_iter().enumerate() {
-        faulty.add(
-            FaultRule::new(Op::Get, fault.clone())
-                .on_keys(id.key())
-                .times(1),
+    for format in FORMATS {
+        let (faulty, vault, id, chunk, home) = vault_with_a_chunk(format).await;
+        let size = chunk.len() as u64;
+        // A format-2 reader that finds a pack gone reloads the index and tries once more: the
+        // pack must be gone both times to be missing.
+        let gone = if format == ldv::store::FORMAT_1 { 1 } else { 2 };
+        let spoilers = [
+            (Fault::FlipBit(0), 1),    // the frame's magic
+            (Fault::FlipBit(5000), 1), // the payload
+            (Fault::ShortBody, 1),
+            (Fault::Permanent(ErrorKind::NotFound), gone), // a chunk the manifest needs is gone
+        ];
+        let mut injected = 0;
+        for (fault, times) in spoilers {
+            faulty.add(
+                FaultRule::new(Op::Get, fault.clone())
+                    .on_keys(home.clone())
+                    .times(times),
+            );
+            let r = vault.get_chunk(id, size).await;
+            assert_kind(
+                r,
+                ErrorKind::IntegrityCheckFailed,
+                &format!("format {format}: {fault:?}"),
+            );
+            // The fault spoiled reads, not the stored chunk.
+            assert_eq!(vault.get_chunk(id, size).await.unwrap(), chunk);
+            injected += times;
+            assert_eq!(faulty.injected(), injected);
+        }
+        let stats = vault.stats();
+        assert_eq!(
+            stats.integrity_checks_failed, 3,
+            "format {format}: {stats:?}"
         );
-        let r = vault.get_chunk(id, size).await;
-        assert_kind(r, ErrorKind::IntegrityCheckFailed, &format!("{fault:?}"));
-        // The fault spoiled one read, not the stored chunk.
-        assert_eq!(vault.get_chunk(id, size).await.unwrap(), chunk);
-        assert_eq!(faulty.injected(), i as u64 + 1);
+        assert_eq!(
+            stats.integrity_checks_passed, 4,
+            "format {format}: {stats:?}"
+        );
     }
-    let stats = vault.stats();
-    assert_eq!(stats.integrity_checks_failed, 3, "{stats:?}");
-    assert_eq!(stats.integrity_checks_passed, 4, "{stats:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_passes_transient_read_errors_through() {
-    let (faulty, vault, id, chunk) = vault_with_a_chunk().await;
-    faulty.add(FaultRule::new(Op::Get, Fault::Transient).times(1));
-    let err = vault
-        .get_chunk(id, chunk.len() as u64)
-        .await
-        .expect_err("spoiled read");
-    // A network failure is worth retrying; it is not evidence of corruption.
-    assert_eq!(err.kind(), ErrorKind::NetworkError, "{err:?}");
-    assert!(err.is_retryable());
-    assert_eq!(vault.stats().integrity_checks_failed, 0);
-    assert_eq!(
-        vault.get_chunk(id, chunk.len() as u64).await.unwrap(),
-        chunk
-    );
+    for format in FORMATS {
+        let (faulty, vault, id, chunk, _) = vault_with_a_chunk(format).await;
+        faulty.add(FaultRule::new(Op::Get, Fault::Transient).times(1));
+        let err = vault
+            .get_chunk(id, chunk.len() as u64)
+            .await
+            .expect_err("spoiled read");
+        // A network failure is worth retrying; it is not evidence of corruption.
+        assert_eq!(err.kind(), ErrorKind::NetworkError, "{err:?}");
+        assert!(err.is_retryable());
+        assert_eq!(vault.stats().integrity_checks_failed, 0);
+        assert_eq!(
+            vault.get_chunk(id, chunk.len() as u64).await.unwrap(),
+            chunk
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_retries_a_chunk_upload_that_failed() {
-    let (faulty, vault, _, _) = vault_with_a_chunk().await;
+    let (faulty, vault, _, _, _) = vault_with_a_chunk(ldv::store::FORMAT_1).await;
     // Small chunks go up create-only at once; larger ones are looked up (HEAD) first.
     for (op, size) in [(Op::Put, 5_000), (Op::Put, 100_000), (Op::Head, 100_000)] {
         let chunk = data(size, op as u64 + size as u64);
@@ -1448,21 +1493,46 @@ async fn vault_retries_a_chunk_upload_that_failed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_upload_that_failed_forgets_its_chunks() {
+    let (faulty, vault) = faulty_vault(ldv::store::VAULT_FORMAT).await;
+    for size in [5_000, 100_000] {
+        let chunk = data(size, size as u64);
+        let id = ChunkId::of(&chunk);
+        faulty.add(
+            FaultRule::new(Op::Put, Fault::Transient)
+                .on_keys("packs/")
+                .times(1),
+        );
+        vault.put_chunk(id, &plain(&chunk)).await.expect("packed");
+        let err = vault.flush().await.expect_err("the pack upload fails");
+        assert_eq!(err.kind(), ErrorKind::NetworkError, "{err:?}");
+        // The failed pack is not remembered as stored: the next put packs the chunk again.
+        let written = vault.put_chunk(id, &plain(&chunk)).await.expect("retry");
+        assert!(matches!(written, ChunkWrite::Uploaded(_)), "{written:?}");
+        vault.flush().await.expect("flush");
+        assert_eq!(vault.get_chunk(id, size as u64).await.unwrap(), chunk);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_detects_a_silently_corrupted_write() {
-    let faulty = faulty_memory();
-    let (vault, _) = Vault::init(faulty.clone(), ChunkerConfig::default())
-        .await
-        .unwrap();
-    let chunk = data(3_000, 9);
-    let id = ChunkId::of(&chunk);
-    faulty.add(FaultRule::new(Op::Put, Fault::CorruptWrite(1_500)).on_keys("chunks/"));
-    vault
-        .put_chunk(id, &plain(&chunk))
-        .await
-        .expect("the write reports success");
-    let r = vault.get_chunk(id, 3_000).await;
-    assert_kind(r, ErrorKind::IntegrityCheckFailed, "corrupted chunk");
-    assert_eq!(vault.stats().integrity_checks_failed, 1);
+    for (format, prefix) in [
+        (ldv::store::FORMAT_1, "chunks/"),
+        (ldv::store::VAULT_FORMAT, "packs/"),
+    ] {
+        let (faulty, vault) = faulty_vault(format).await;
+        let chunk = data(3_000, 9);
+        let id = ChunkId::of(&chunk);
+        faulty.add(FaultRule::new(Op::Put, Fault::CorruptWrite(1_500)).on_keys(prefix));
+        vault
+            .put_chunk(id, &plain(&chunk))
+            .await
+            .expect("the write reports success");
+        vault.flush().await.expect("the write reports success");
+        let r = vault.get_chunk(id, 3_000).await;
+        assert_kind(r, ErrorKind::IntegrityCheckFailed, "corrupted chunk");
+        assert_eq!(vault.stats().integrity_checks_failed, 1);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -201,7 +201,13 @@ async fn larger_one_chunk_files_stay_within_the_byte_budget() {
         size: 8 * 1024 * 1024,
         min_chunk_threshold: 16 * 1024 * 1024,
     };
-    let vault = Arc::new(Vault::init(backend, fixed).await.unwrap().0);
+    // Format 1: each file is one chunk object, so the window's byte budget is what reaches the
+    // store at once. (Format 2 sends packs instead; see the next test.)
+    let options = ldv::store::VaultOptions {
+        format: ldv::store::FORMAT_1,
+        ..ldv::store::VaultOptions::default()
+    };
+    let vault = Arc::new(Vault::init_with(backend, fixed, &options).await.unwrap().0);
     let src = tempfile::tempdir().unwrap();
     let jobs = write_tree(src.path(), 12, 6 * 1024 * 1024);
     let reporter: Arc<dyn Reporter> = Arc::new(NoReporter);
@@ -221,5 +227,36 @@ async fn larger_one_chunk_files_stay_within_the_byte_budget() {
     assert!(
         most >= 12 * 1024 * 1024,
         "only {most} bytes in flight: two files should fit at once"
+    );
+}
+
+#[tokio::test]
+async fn pack_uploads_in_flight_stay_bounded() {
+    let gauge = Gauge::new(Duration::from_millis(200));
+    let backend: DynBackend = gauge.clone();
+    let fixed = ChunkerConfig::Fixed {
+        size: 8 * 1024 * 1024,
+        min_chunk_threshold: 16 * 1024 * 1024,
+    };
+    let vault = Arc::new(Vault::init(backend, fixed).await.unwrap().0);
+    let src = tempfile::tempdir().unwrap();
+    let jobs = write_tree(src.path(), 24, 6 * 1024 * 1024);
+    let reporter: Arc<dyn Reporter> = Arc::new(NoReporter);
+    let opts = PutOptions {
+        parallel: 1,
+        chunker: fixed,
+        content_type: None,
+        metadata: Default::default(),
+    };
+    put_files(&vault, jobs, &opts, &reporter).await.unwrap();
+    // 144 MiB go up as packs of under 16 + 8 MiB, at most three at once.
+    let most = gauge.bytes_most.load(Ordering::SeqCst);
+    assert!(
+        most <= 3 * 24 * 1024 * 1024,
+        "{most} bytes of pack uploads in flight"
+    );
+    assert!(
+        most >= 16 * 1024 * 1024,
+        "only {most} bytes in flight: packs should fill to their target"
     );
 }

@@ -50,11 +50,17 @@ fn options() -> PutOptions {
     }
 }
 
-/// A vault on `faulty(memory)`.
+/// A format-1 vault on `faulty(memory)`: these tests aim faults at chunk objects and run the
+/// format-1 gc (format 2's faults and gc are covered in `tests/conformance.rs`,
+/// `src/store/collect.rs` and `tests/cli/format2.rs`).
 async fn faulty_vault() -> (Arc<FaultyBackend>, Arc<Vault>) {
     let faulty = Arc::new(FaultyBackend::new(Arc::new(MemoryBackend::new())));
     let backend: DynBackend = faulty.clone();
-    let (vault, created) = Vault::init(backend, CHUNKER).await.unwrap();
+    let options = ldv::store::VaultOptions {
+        format: ldv::store::FORMAT_1,
+        ..ldv::store::VaultOptions::default()
+    };
+    let (vault, created) = Vault::init_with(backend, CHUNKER, &options).await.unwrap();
     assert!(created);
     (faulty, Arc::new(vault))
 }
@@ -242,8 +248,15 @@ async fn a_chunk_that_cannot_be_read_is_not_checked_rather_than_damaged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_keeps_a_planned_chunk_that_a_new_version_references() {
+    // Format 1's gc (format 2's rescue is `a_pack_a_late_put_reuses_is_rescued_not_swept`).
     let backend: DynBackend = Arc::new(MemoryBackend::new());
-    let (vault, _) = Vault::init(Arc::clone(&backend), CHUNKER).await.unwrap();
+    let options = ldv::store::VaultOptions {
+        format: ldv::store::FORMAT_1,
+        ..ldv::store::VaultOptions::default()
+    };
+    let (vault, _) = Vault::init_with(Arc::clone(&backend), CHUNKER, &options)
+        .await
+        .unwrap();
     let vault = Arc::new(vault);
     let keep = data(500_000, 60);
     let revived = data(400_000, 61);

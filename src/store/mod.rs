@@ -808,14 +808,26 @@ impl Vault {
         let Some(packed) = &self.packed else {
             return Ok(());
         };
-        let written = packed.writer.flush().await?;
-        if written.is_empty() {
-            return Ok(());
+        let flushed = async {
+            let written = packed.writer.flush().await?;
+            if written.is_empty() {
+                return Ok(Vec::new());
+            }
+            // An index segment listing packs gc may have condemned as unindexed must not
+            // appear after gc swept them: a writer past the grace period stops here.
+            self.check_deadline()?;
+            self.write_segments(written, Vec::new()).await
         }
-        // An index segment listing packs gc may have condemned as unindexed must not appear
-        // after gc swept them: a writer past the grace period stops here.
-        self.check_deadline()?;
-        let segments = self.write_segments(written, Vec::new()).await?;
+        .await;
+        let segments = match flushed {
+            Ok(segments) => segments,
+            Err(e) => {
+                // Chunks of packs that were not uploaded or not indexed are not stored: this
+                // session must not take them as stored again.
+                self.known.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                return Err(e);
+            }
+        };
         if let Some(lock) = packed.index.get() {
             let mut index = lock.write().unwrap_or_else(|p| p.into_inner());
             for (_, segment) in &segments {
