@@ -453,9 +453,9 @@ fn read_pack(codec: &Codec, stored: &Bytes) -> Option<Vec<PackEntry>> {
 ///   here under the right key; the two must read the same (so the trailer parser behind the
 ///   AEAD is reached);
 /// - bit 2 set: a round trip. `rest` is chunks, each `[len: u8][bytes]`, encoded by the plain
-///   (bit 0 clear) or sealed codec with the compression of bits 3-4, packed by `PackBuilder`:
-///   the pack must parse to the builder's entries, each holding its frame, each frame decoding
-///   to its chunk.
+///   (bit 0 clear) or sealed codec, uncompressed or lz4 (bit 3), packed by `PackBuilder`:
+///   the pack must be named by its trailer and tail and parse to the builder's entries, each
+///   holding its frame, each frame decoding to its chunk.
 pub fn pack(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
@@ -500,12 +500,13 @@ pub fn pack(data: &[u8]) {
 }
 
 fn pack_round_trip(mode: u8, mut rest: &[u8]) {
-    let algorithm = [
-        Algorithm::None,
-        Algorithm::Gzip,
-        Algorithm::Zstd,
-        Algorithm::Lz4,
-    ][usize::from(mode >> 3 & 3)];
+    // Frames are opaque to a pack, and gzip and zstd cost more per run than all the rest
+    // (`frame_round_trip` covers them): no compression or lz4.
+    let algorithm = if mode & 8 == 0 {
+        Algorithm::None
+    } else {
+        Algorithm::Lz4
+    };
     let keys = (mode & 1 == 1).then(|| test_keys(mode_cipher(mode)));
     let codec = Codec::new(
         CompressionConfig {
@@ -533,7 +534,11 @@ fn pack_round_trip(mode: u8, mut rest: &[u8]) {
     let frames_len: u64 = frames.iter().map(|f| f.len() as u64).sum();
     assert_eq!(builder.len(), frames_len);
     let (id, stored, entries) = builder.finish(&codec);
-    assert_eq!(id, PackId::of(&stored), "a pack is named by its bytes");
+    assert_eq!(
+        id,
+        PackId::of(&stored[frames_len as usize..]),
+        "a pack is named by its trailer and tail"
+    );
     assert_eq!(PackId::from_key(&id.key()), Some(id));
     assert_eq!(entries.len(), chunks.len());
     let parsed = read_pack(&codec, &stored).expect("a pack ldv wrote parses");
@@ -1338,7 +1343,7 @@ fn seed_packs(chunks: &[Vec<u8>]) -> Vec<Vec<u8>> {
             item
         })
         .collect();
-    for mode in [4u8, 5, 7, 4 | 8, 5 | 16, 7 | 24] {
+    for mode in [4u8, 5, 7, 4 | 8, 5 | 8, 7 | 8] {
         out.push(with_mode(mode, &listed));
     }
     out
