@@ -492,8 +492,8 @@ pub fn pack(data: &[u8]) {
     let plain = read_pack(&Codec::plain(), &assemble(body));
     let trailer = sealed.encode_manifest(PACK_TRAILER_CONTEXT, body.to_vec());
     let opened = read_pack(&sealed, &assemble(&trailer));
-    // A plain trailer that begins like a sealed frame is refused (its salt is random: one
-    // plain pack in 2^32 is unreadable); the sealed one is not.
+    // A body that begins like a sealed frame is refused as a plain trailer (ldv's plain
+    // trailers start with LDVT, never LDVC); the sealed one is not.
     if !body.starts_with(codec::MAGIC) {
         assert_eq!(plain, opened, "a trailer read differently once sealed");
     }

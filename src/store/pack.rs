@@ -30,8 +30,13 @@ pub const TARGET_RANGE: std::ops::RangeInclusive<u64> = (1 << 20)..=(128 << 20);
 pub const MAX_PACK: u64 = 1 << 30;
 /// Bytes of one trailer entry: id, offset, length.
 pub const ENTRY_LEN: usize = 32 + 4 + 4;
-/// Random salt at the start of a trailer.
+/// The first bytes of a trailer's body: never a sealed frame's `LDVC`, so a plain trailer is
+/// never mistaken for a sealed one whatever its salt.
+const TRAILER_MAGIC: &[u8; 4] = b"LDVT";
+/// Random salt after the trailer's magic.
 const SALT_LEN: usize = 16;
+/// Bytes before a trailer's entry count.
+const TRAILER_HEAD: usize = TRAILER_MAGIC.len() + SALT_LEN;
 /// Largest trailer a reader accepts (about 400,000 entries).
 pub const MAX_TRAILER: u64 = 16 << 20;
 /// The context a sealed trailer is bound to.
@@ -141,7 +146,8 @@ impl PackBuilder {
 }
 
 fn encode_trailer(entries: &[PackEntry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(SALT_LEN + 4 + entries.len() * ENTRY_LEN);
+    let mut out = Vec::with_capacity(TRAILER_HEAD + 4 + entries.len() * ENTRY_LEN);
+    out.extend_from_slice(TRAILER_MAGIC);
     out.extend_from_slice(&rand::random::<[u8; SALT_LEN]>());
     out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
     for e in entries {
@@ -181,11 +187,15 @@ pub fn parse_trailer(
 ) -> Result<Vec<PackEntry>> {
     let body = codec.decode_manifest(TRAILER_CONTEXT, stored, what)?;
     let bad = |why: String| Error::integrity(what, format!("has a damaged trailer: {why}"));
-    if body.len() < SALT_LEN + 4 {
+    if body.len() < TRAILER_HEAD + 4 {
         return Err(bad(format!("{} bytes is too short", body.len())));
     }
-    let count = u32::from_le_bytes(body[SALT_LEN..SALT_LEN + 4].try_into().expect("4")) as usize;
-    let rest = &body[SALT_LEN + 4..];
+    if &body[..TRAILER_MAGIC.len()] != TRAILER_MAGIC {
+        return Err(bad("it does not start with LDVT".into()));
+    }
+    let count =
+        u32::from_le_bytes(body[TRAILER_HEAD..TRAILER_HEAD + 4].try_into().expect("4")) as usize;
+    let rest = &body[TRAILER_HEAD + 4..];
     if rest.len() != count.saturating_mul(ENTRY_LEN) {
         return Err(bad(format!(
             "it lists {count} entries in {} bytes",
@@ -264,6 +274,19 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_trailer_never_reads_as_a_sealed_frame() {
+        // Whatever the salt, a plain trailer starts with LDVT, never a sealed frame's LDVC.
+        let codec = Codec::plain();
+        for _ in 0..64 {
+            let mut b = PackBuilder::default();
+            b.push(ChunkId::of(b"x"), b"frame-x");
+            let (_, bytes, entries) = b.finish(&codec);
+            assert_eq!(&bytes[7..11], TRAILER_MAGIC);
+            assert_eq!(parse_pack(&codec, &bytes, "p").unwrap(), entries);
+        }
+    }
+
+    #[test]
     fn damaged_trailers_are_refused() {
         let codec = Codec::plain();
         let mut b = PackBuilder::default();
@@ -276,7 +299,7 @@ mod tests {
         }
         let mut overlapping = bytes.to_vec();
         // Second entry's offset (after salt, count, first entry) moved back into the first frame.
-        let at = 14 + SALT_LEN + 4 + ENTRY_LEN + 32;
+        let at = 14 + TRAILER_HEAD + 4 + ENTRY_LEN + 32;
         overlapping[at] = 1;
         let err = parse_pack(&codec, &Bytes::from(overlapping), "p").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::IntegrityCheckFailed);

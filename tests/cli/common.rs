@@ -567,8 +567,9 @@ pub fn pack_layout(pack: &[u8]) -> (usize, usize) {
     (tail - trailer, trailer)
 }
 
-/// `(chunk id, offset, length)` of every frame of an unencrypted pack, from its trailer (16
-/// bytes of salt, a u32 count, then 32-byte id, u32 offset and u32 length per frame).
+/// `(chunk id, offset, length)` of every frame of an unencrypted pack, from its trailer
+/// ("LDVT", 16 bytes of salt, a u32 count, then 32-byte id, u32 offset and u32 length per
+/// frame).
 #[track_caller]
 pub fn pack_entries(pack: &[u8]) -> Vec<PackEntry> {
     let (frames_len, trailer_len) = pack_layout(pack);
@@ -577,8 +578,9 @@ pub fn pack_entries(pack: &[u8]) -> Vec<PackEntry> {
         !trailer.starts_with(b"LDVC"),
         "the pack's trailer is sealed (an encrypted vault): use Env::sealed_frames"
     );
-    let count = u32::from_le_bytes(trailer[16..20].try_into().unwrap()) as usize;
-    let rest = &trailer[20..];
+    assert_eq!(&trailer[..4], b"LDVT", "a plain trailer starts with LDVT");
+    let count = u32::from_le_bytes(trailer[20..24].try_into().unwrap()) as usize;
+    let rest = &trailer[24..];
     assert_eq!(rest.len(), count * 40, "a trailer of {count} entries");
     rest.chunks_exact(40)
         .map(|e| {
@@ -661,7 +663,8 @@ impl PackBuilder {
 
     /// The pack's name (the SHA-256 of its trailer and tail) and its bytes.
     fn finish(self) -> (String, Vec<u8>) {
-        let mut trailer = rand::random::<[u8; 16]>().to_vec();
+        let mut trailer = b"LDVT".to_vec();
+        trailer.extend_from_slice(&rand::random::<[u8; 16]>());
         trailer.extend_from_slice(&self.count.to_le_bytes());
         trailer.extend_from_slice(&self.entries);
         let mut pack = self.frames;
