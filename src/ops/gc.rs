@@ -147,8 +147,7 @@ pub struct GcReport {
     pub elapsed_ms: u64,
 }
 
-/// Plans gc of a format-2 vault (see `store::collect`): reads the index first, then every
-/// manifest, so a version committed after the index was read is marked too. Takes no lock.
+/// Plans gc of a format-2 vault (see `store::collect`): reads every manifest, then the index.
 pub async fn plan_packs(
     vault: &Vault,
     grace: Duration,
@@ -163,9 +162,13 @@ pub async fn plan_packs(
     } else {
         collect::store_now(vault).await?
     };
-    let listing = vault.read_index_listing().await?;
     let mut marks = Marks::default();
     marks.update(vault, parallel).await?;
+    // The index after the manifests: every version read had its packs indexed before it was
+    // committed, so none of its chunks looks missing. A pack indexed since, whose version came
+    // after the manifests were read, looks dead and is condemned, and the sweep a grace period
+    // later sees that version and keeps it.
+    let listing = vault.read_index_listing().await?;
     collect::plan(
         vault,
         listing,

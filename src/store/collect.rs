@@ -134,8 +134,8 @@ fn older_than(meta: &ObjectMeta, now: SystemTime, grace: Duration) -> bool {
         .is_some_and(|m| now.duration_since(m).unwrap_or_default() >= grace)
 }
 
-/// Plans a format-2 gc from `listing` (the index, read first) and `referenced`, every chunk
-/// the manifests reference (read after it); `now` is the store's time.
+/// Plans a format-2 gc from `referenced`, every chunk the manifests reference, and `listing`
+/// (the index, read after them); `now` is the store's time.
 pub async fn plan(
     vault: &Vault,
     listing: Listing,
