@@ -395,10 +395,19 @@ pub struct PackReport {
     pub bytes_repacked: u64,
     /// Packs and chunk objects condemned by the new mark (deleted by a gc after the grace).
     pub condemned: u64,
+    /// Leftovers of interrupted writes (temp files, unfinished uploads) removed.
+    pub leftovers_removed: u64,
+    /// Their size in bytes.
+    pub leftover_bytes: u64,
 }
+
+/// Leftovers of interrupted writes younger than this are kept even with `--grace 0s`: another
+/// process may be writing them right now.
+const MIN_LEFTOVER_AGE: Duration = Duration::from_secs(60);
 
 /// Executes a plan: repack, write the superseding segment and the new mark, then sweep.
 pub async fn execute(vault: &Vault, plan: PackPlan) -> Result<PackReport> {
+    let grace = Duration::from_secs(plan.grace_secs);
     let mut work = plan.work;
     let mut report = PackReport::default();
     // 1. Copy live chunks out of packs being repacked and out of format-1 chunk objects. Every
@@ -502,6 +511,10 @@ pub async fn execute(vault: &Vault, plan: PackPlan) -> Result<PackReport> {
             Err(e) => return Err(e),
         }
     }
+    // 5. Temp files and unfinished uploads of killed writers, once older than the grace.
+    let swept = vault.backend().sweep(grace.max(MIN_LEFTOVER_AGE)).await?;
+    report.leftovers_removed = swept.leftovers;
+    report.leftover_bytes = swept.bytes;
     Ok(report)
 }
 

@@ -116,12 +116,14 @@ async fn run_packs_locked(ctx: &Ctx, args: GcArgs, vault: &Vault) -> anyhow::Res
         }))?;
     } else if !out.quiet {
         output::line(format!(
-            "deleted {} objects ({}), repacked {} into {} packs, condemned {} for a gc after the grace",
+            "deleted {} objects ({}), repacked {} into {} packs, condemned {} for a gc after the grace, removed {} leftovers of interrupted writes ({})",
             report.deleted_objects,
             output::size(report.bytes_freed),
             output::size(report.bytes_repacked),
             report.packs_written,
-            report.condemned
+            report.condemned,
+            report.leftovers_removed,
+            output::size(report.leftover_bytes)
         ))?;
     }
     Ok(exit::OK)
