@@ -394,6 +394,7 @@ class Harness:
         open(env["RCLONE_CONFIG"], "w").close()
         env["XDG_CONFIG_HOME"] = os.path.join(self.work, "xdg-config")
         env["XDG_DATA_HOME"] = os.path.join(self.work, "xdg-data")
+        env["XDG_CACHE_HOME"] = os.path.join(self.work, "xdg-cache")  # format 2 caches remote vaults' index there
         if self.s3:
             env.update({
                 "AWS_ACCESS_KEY_ID": self.s3.key, "AWS_SECRET_ACCESS_KEY": self.s3.secret,
@@ -873,7 +874,7 @@ def report(h, started, ended, load_start, load_end, wall_total, mach, vers):
     w("  ~50 s, twice (real S3 answers 404 at once).")
     w("- `sync` runs (untimed) before every measured command, so no command pays for the writeback of")
     w("  an earlier one.")
-    w("- Every tool runs with its defaults. ldv's local vault fsyncs each chunk and its output file")
+    w("- Every tool runs with its defaults (ldv: a format-2 vault, zstd). ldv's local vault fsyncs each object and its output file")
     w("  (`sync = true`, the default); `cp`, rclone's local backend and `restic restore` do not fsync.")
     w("  restic encrypts and compresses (zstd `auto`; random data does not compress). rclone verifies")
     w("  an MD5 (local) or ETag after each transfer. aws cli runs with its default 10 concurrent requests.")
@@ -940,6 +941,20 @@ def report(h, started, ended, load_start, load_end, wall_total, mach, vers):
             w(f"- {r.section}, {r.tool} {r.op}: {r.error.splitlines()[0][:300] if r.error else ''}")
     w("")
     return "\n".join(L), tg
+
+
+def kept_sections(path):
+    """Sections other scripts write into the same file between their own BEGIN/END markers
+    (bench/format2.sh), carried over unchanged when this report is rewritten."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except OSError:
+        return ""
+    begin, end = "<!-- BEGIN bench/format2.sh", "<!-- END bench/format2.sh -->"
+    if begin not in old or end not in old:
+        return ""
+    return "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
 
 
 def loadavg():
@@ -1014,6 +1029,7 @@ def main():
         load_end = loadavg()
         ended = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         text, tg = report(h, started, ended, load_start, load_end, wall_total, machine_info(h), versions(h))
+        text += kept_sections(a.out)
         with open(a.out, "w") as f:
             f.write(text)
         log(f"wrote {a.out} in {wall_total / 60:.1f} min; load average {load_end}")
