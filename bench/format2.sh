@@ -4,7 +4,7 @@
 # a 2 GiB file (bytes uploaded), 10,000 files of 16 KiB (files/s, packs) and the load of an index
 # of ~1,000,000 chunks (time, peak RSS); on a local vault and on a loopback s3s-fs.
 #
-#   bench/format2.sh /path/to/ldv                         everything (~25 min on 2 busy cores)
+#   bench/format2.sh /path/to/ldv                         everything (20 min on 2 quiet cores, 50 busy)
 #   bench/format2.sh /path/to/ldv --only big --kinds local --rounds 5
 #   bench/format2.sh /path/to/ldv --big-mib 64 --edit-mib 128 --files 500 --index-chunks 20000 --out /tmp/f2.md
 #
