@@ -324,6 +324,7 @@ macro_rules! for_each_check {
     ($emit:ident) => {
         $emit!(put_get_round_trip);
         $emit!(overwrite_replaces);
+        $emit!(whole_put_stores_and_overwrites_above_the_multipart_threshold);
         $emit!(create_only_conflicts_and_keeps_the_old_object);
         $emit!(create_only_still_conflicts_after_many_puts);
         $emit!(missing_key_is_not_found);
@@ -470,6 +471,19 @@ mod checks {
             assert_eq!(size, len as u64, "head size after overwrite");
         }
         assert_eq!(list_keys(b, "ow/").await.unwrap(), ["ow/obj"]);
+    }
+
+    /// A whole put (packs) of objects above every stack's multipart, block or resumable
+    /// threshold stores them byte for byte and replaces what was there.
+    pub async fn whole_put_stores_and_overwrites_above_the_multipart_threshold(b: &dyn Backend) {
+        let key = "whole/obj";
+        for (len, seed) in [(6 * MIB + 3, 1), (100, 2), (7 * MIB, 3)] {
+            let value = data(len, seed);
+            b.put_whole(key, value.clone()).await.expect("whole put");
+            assert_bytes(&get(b, key).await, &value, "after a whole put");
+            assert_eq!(b.head(key).await.expect("head").size, len as u64);
+        }
+        assert_eq!(list_keys(b, "whole/").await.unwrap(), ["whole/obj"]);
     }
 
     pub async fn create_only_conflicts_and_keeps_the_old_object(b: &dyn Backend) {

@@ -54,6 +54,8 @@ pub const BLOCK_THRESHOLD: u64 = 32 * 1024 * 1024;
 pub const BLOCK_SIZE: u64 = 8 * 1024 * 1024;
 /// Azure's largest block (API version 2019-12-12 and later).
 const MAX_BLOCK: u64 = 4000 * 1024 * 1024;
+/// The largest blob Azure takes in one Put Blob.
+const MAX_SINGLE_PUT: u64 = 5000 * 1024 * 1024;
 /// Blocks of one object in flight at once.
 const BLOCKS_IN_FLIGHT: usize = 4;
 
@@ -764,6 +766,23 @@ impl AzureBackend {
         })
     }
 
+    /// [`Backend::put`]; `whole` sends up to [`MAX_SINGLE_PUT`] bytes in one Put Blob.
+    async fn store(&self, key: &str, data: Bytes, mode: PutMode, whole: bool) -> Result<()> {
+        let path = self.path(key)?;
+        // Put Block List takes no If-None-Match through object_store: create-only puts (manifests
+        // and locks, all small) are always one conditional Put Blob.
+        let limit = if whole {
+            MAX_SINGLE_PUT
+        } else {
+            self.threshold
+        };
+        if mode == PutMode::Overwrite && data.len() as u64 > limit {
+            self.put_blocks(key, &path, data).await
+        } else {
+            self.put_blob(key, &path, data, mode).await
+        }
+    }
+
     async fn put_blob(&self, key: &str, path: &Path, data: Bytes, mode: PutMode) -> Result<()> {
         let mode = match mode {
             PutMode::Overwrite => object_store::PutMode::Overwrite,
@@ -948,14 +967,11 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 #[async_trait]
 impl Backend for AzureBackend {
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()> {
-        let path = self.path(key)?;
-        // Put Block List takes no If-None-Match through object_store: create-only puts (manifests
-        // and locks, all small) are always one conditional Put Blob.
-        if mode == PutMode::Overwrite && data.len() as u64 > self.threshold {
-            self.put_blocks(key, &path, data).await
-        } else {
-            self.put_blob(key, &path, data, mode).await
-        }
+        self.store(key, data, mode, false).await
+    }
+
+    async fn put_whole(&self, key: &str, data: Bytes) -> Result<()> {
+        self.store(key, data, PutMode::Overwrite, true).await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {

@@ -627,6 +627,33 @@ impl GcsBackend {
         }))
     }
 
+    /// [`Backend::put`]; `whole` sends the object in one request (a pack: at most 128 MiB),
+    /// whose failure resends it whole rather than restarting a resumable session.
+    async fn store(&self, key: &str, data: Bytes, mode: PutMode, whole: bool) -> Result<()> {
+        let full = self.key(key)?;
+        let checksum = crc32c(&data);
+        // Create-only puts always go in one request: fake-gcs-server honours ifGenerationMatch
+        // only there, and a create-only object (manifest, lock, descriptor) is small.
+        let one = whole || mode == PutMode::CreateOnly || data.len() as u64 <= self.threshold;
+        let stored = if one {
+            self.put_single(key, &full, data, &checksum, mode).await
+        } else {
+            self.put_resumable(key, &full, data, &checksum).await
+        };
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("{key}: already exists on {}", self.shown),
+                ));
+            }
+            // An upload is never "not found" unless its bucket is.
+            Err(e) => return Err(self.or_missing_bucket(e).await),
+        };
+        self.check_stored(key, &full, &checksum, &stored).await
+    }
+
     /// One multipart upload: metadata and body in a single request.
     async fn put_single(
         &self,
@@ -833,27 +860,11 @@ impl GcsBackend {
 #[async_trait]
 impl Backend for GcsBackend {
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()> {
-        let full = self.key(key)?;
-        let checksum = crc32c(&data);
-        // Create-only puts always go in one request: fake-gcs-server honours ifGenerationMatch
-        // only there, and a create-only object (manifest, lock, descriptor) is small.
-        let stored = if mode == PutMode::CreateOnly || data.len() as u64 <= self.threshold {
-            self.put_single(key, &full, data, &checksum, mode).await
-        } else {
-            self.put_resumable(key, &full, data, &checksum).await
-        };
-        let stored = match stored {
-            Ok(stored) => stored,
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                return Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!("{key}: already exists on {}", self.shown),
-                ));
-            }
-            // An upload is never "not found" unless its bucket is.
-            Err(e) => return Err(self.or_missing_bucket(e).await),
-        };
-        self.check_stored(key, &full, &checksum, &stored).await
+        self.store(key, data, mode, false).await
+    }
+
+    async fn put_whole(&self, key: &str, data: Bytes) -> Result<()> {
+        self.store(key, data, PutMode::Overwrite, true).await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {

@@ -88,6 +88,13 @@ pub struct HealthStatus {
 pub trait Backend: Send + Sync + fmt::Display + fmt::Debug {
     /// Stores `data` under `key` atomically.
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()>;
+    /// Stores `data` under `key` atomically, overwriting, in one request where the store takes
+    /// an object of that size in one, whatever the multipart threshold: for objects already
+    /// whole in memory and bounded in size, such as packs (up to 128 MiB), where parts would
+    /// only add requests. Backends without a multipart path store it as [`Backend::put`] does.
+    async fn put_whole(&self, key: &str, data: Bytes) -> Result<()> {
+        self.put(key, data, PutMode::Overwrite).await
+    }
     /// Reads the whole object.
     async fn get(&self, key: &str) -> Result<Bytes>;
     /// Reads the bytes of `range` of the object.

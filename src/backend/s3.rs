@@ -38,6 +38,8 @@ pub const MULTIPART_THRESHOLD: u64 = 5 * 1024 * 1024;
 pub const MULTIPART_CHUNK_SIZE: u64 = 8 * 1024 * 1024;
 /// S3's smallest allowed part (all but the last).
 const MIN_PART: u64 = 5 * 1024 * 1024;
+/// The largest object S3 takes in one PUT.
+const MAX_SINGLE_PUT: u64 = 5 << 30;
 /// The largest buffer a GET allocates up front from the Content-Length it is sent.
 const MAX_PRESIZE: usize = 64 * 1024 * 1024;
 
@@ -585,6 +587,43 @@ impl S3Backend {
             .expect("the request semaphore is never closed")
     }
 
+    /// [`Backend::put`]; `whole` sends up to [`MAX_SINGLE_PUT`] bytes in one request.
+    async fn store(&self, key: &str, data: Bytes, mode: PutMode, whole: bool) -> Result<()> {
+        let full = self.key(key)?;
+        if mode == PutMode::CreateOnly && self.head_before_create().await {
+            // Some S3-compatible stores ignore If-None-Match: check first as well.
+            match self.head_full(key, &full).await {
+                Ok(_) => {
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!("{key}: already exists"),
+                    ));
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let parts = data.len() as u64
+            > if whole {
+                MAX_SINGLE_PUT
+            } else {
+                self.threshold
+            };
+        let put = if parts {
+            self.put_multipart(key, &full, data, mode).await
+        } else {
+            let put = self.put_single(key, &full, data.clone(), mode).await;
+            if let Err(e) = &put {
+                self.scrub_refused(key, &full, &data, e).await;
+            }
+            put
+        };
+        match put {
+            Err(e) => Err(self.conflict_or(key, &full, e).await),
+            ok => ok,
+        }
+    }
+
     async fn put_single(&self, key: &str, full: &str, data: Bytes, mode: PutMode) -> Result<()> {
         let mut req = self
             .client
@@ -848,33 +887,11 @@ impl S3Backend {
 #[async_trait]
 impl Backend for S3Backend {
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()> {
-        let full = self.key(key)?;
-        if mode == PutMode::CreateOnly && self.head_before_create().await {
-            // Some S3-compatible stores ignore If-None-Match: check first as well.
-            match self.head_full(key, &full).await {
-                Ok(_) => {
-                    return Err(Error::new(
-                        ErrorKind::Conflict,
-                        format!("{key}: already exists"),
-                    ));
-                }
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let put = if data.len() as u64 > self.threshold {
-            self.put_multipart(key, &full, data, mode).await
-        } else {
-            let put = self.put_single(key, &full, data.clone(), mode).await;
-            if let Err(e) = &put {
-                self.scrub_refused(key, &full, &data, e).await;
-            }
-            put
-        };
-        match put {
-            Err(e) => Err(self.conflict_or(key, &full, e).await),
-            ok => ok,
-        }
+        self.store(key, data, mode, false).await
+    }
+
+    async fn put_whole(&self, key: &str, data: Bytes) -> Result<()> {
+        self.store(key, data, PutMode::Overwrite, true).await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {

@@ -132,6 +132,7 @@ pub async fn plan(
                 Ok((size, id, exists, stored))
             }
         },
+        futures::future::ok,
     )
     .await?;
     let mut list = Vec::with_capacity(found.len());

@@ -169,13 +169,14 @@ fn task_failed(e: tokio::task::JoinError) -> Error {
     )
 }
 
-/// Reads `source`, cuts it into chunks and computes each one's id with `codec`, then calls `each` on every chunk with at
-/// most `parallel` calls in flight. Returns the results in content order and the SHA-256 of the
+/// Reads `source`, cuts it into chunks and computes each one's id with `codec`, then calls `each`
+/// on every chunk with at most `parallel` calls in flight, and `then` on each result in content
+/// order, one at a time. Returns what `then` returned, in content order, and the SHA-256 of the
 /// whole content. Reading and chunking run on a blocking thread, the whole-content digest on a
 /// thread of its own, chunk hashing on the blocking pool; queues between them are short, so
 /// memory stays bounded by about `parallel` chunks. `what` names the source in errors.
 #[allow(clippy::too_many_arguments)]
-pub async fn pipeline<T, F, Fut>(
+pub async fn pipeline<T, U, F, Fut, G, GFut>(
     source: Box<dyn Read + Send>,
     size_hint: Option<u64>,
     what: &str,
@@ -183,10 +184,13 @@ pub async fn pipeline<T, F, Fut>(
     config: ChunkerConfig,
     parallel: usize,
     each: F,
-) -> Result<(Vec<T>, String)>
+    then: G,
+) -> Result<(Vec<U>, String)>
 where
     F: Fn(PlainChunk, ChunkId) -> Fut,
     Fut: Future<Output = Result<T>>,
+    G: FnMut(T) -> GFut,
+    GFut: Future<Output = Result<U>>,
 {
     config.validate()?;
 
@@ -220,18 +224,38 @@ where
         Ok(())
     });
 
-    let results: Result<Vec<T>> = tokio_stream::wrappers::ReceiverStream::new(chunk_rx)
-        .map(|chunk| {
-            let (data, codec) = (chunk.data(), codec.clone());
-            let each = &each;
-            async move {
-                let id = cpu_work(data.len(), move || codec.chunk_id(&data)).await?;
-                each(chunk, id).await
+    // The parallel stage and the ordered one run side by side: while `then` waits (for an
+    // upload slot, say), hashing and framing of the next chunks go on.
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<T>(parallel.max(1));
+    let parallel_stage = async move {
+        let mut done = tokio_stream::wrappers::ReceiverStream::new(chunk_rx)
+            .map(|chunk| {
+                let (data, codec) = (chunk.data(), codec.clone());
+                let each = &each;
+                async move {
+                    let id = cpu_work(data.len(), move || codec.chunk_id(&data)).await?;
+                    each(chunk, id).await
+                }
+            })
+            .buffered(parallel.max(1));
+        while let Some(result) = done.next().await {
+            if done_tx.send(result?).await.is_err() {
+                // The ordered stage stopped (it failed); its error is the one to report.
+                break;
             }
-        })
-        .buffered(parallel.max(1))
-        .try_collect()
-        .await;
+        }
+        Ok::<(), Error>(())
+    };
+    let mut then = then;
+    let ordered_stage = async move {
+        let mut results = Vec::new();
+        while let Some(t) = done_rx.recv().await {
+            results.push(then(t).await?);
+        }
+        Ok::<Vec<U>, Error>(results)
+    };
+    let (produced, results) = futures::join!(parallel_stage, ordered_stage);
+    let results = produced.and(results);
     let chunked = chunker.await.map_err(task_failed)?;
     let results = results?;
     chunked?;
@@ -295,7 +319,12 @@ async fn put_checked(
         opts.parallel,
         |chunk, id| async move {
             let size = chunk.len() as u64;
-            let write = vault.put_chunk(id, &chunk).await?;
+            let prepared = vault.prepare_chunk(id, &chunk).await?;
+            Ok((size, id, prepared))
+        },
+        // Frames enter packs in content order: a file reads back in few ranged requests.
+        |(size, id, prepared)| async move {
+            let write = vault.store_prepared(prepared).await?;
             reporter.on_bytes(size);
             Ok((size, id, write))
         },

@@ -113,37 +113,52 @@ impl Segment {
 
     /// Parses a stored segment's bytes, whatever its name.
     pub fn parse(codec: &Codec, stored: Bytes, what: &str) -> Result<Self> {
+        let mut segment = Self::default();
+        Self::visit(codec, stored, what, |item| match item {
+            Item::Supersedes(id) => segment.supersedes.push(id),
+            Item::Pack(pack, count) => segment.packs.push((pack, Vec::with_capacity(count))),
+            Item::Entry(e) => {
+                let (_, entries) = segment.packs.last_mut().expect("a pack comes first");
+                entries.push(e);
+            }
+        })?;
+        Ok(segment)
+    }
+
+    /// Parses a stored segment's bytes without holding them parsed: calls `each` on every
+    /// item in stored order. On an error, some calls may have been made.
+    pub fn visit(
+        codec: &Codec,
+        stored: Bytes,
+        what: &str,
+        mut each: impl FnMut(Item),
+    ) -> Result<()> {
         let body = codec.decode_manifest(SEGMENT_CONTEXT, stored, what)?;
         let mut r = Reader { buf: &body, what };
         if r.take(SEGMENT_MAGIC.len())? != SEGMENT_MAGIC {
             return Err(Error::integrity(what, "is not an ldv index segment"));
         }
-        let n = r.count(32)?;
-        let mut supersedes = Vec::with_capacity(n);
-        for _ in 0..n {
-            supersedes.push(PackId(r.id()?));
+        for _ in 0..r.count(32)? {
+            each(Item::Supersedes(PackId(r.id()?)));
         }
-        let n = r.count(36)?;
-        let mut packs = Vec::with_capacity(n);
-        for _ in 0..n {
-            let pack = PackId(r.id()?);
+        for _ in 0..r.count(36)? {
+            let id = PackId(r.id()?);
             let count = r.count(40)?;
-            let mut entries = Vec::with_capacity(count);
+            each(Item::Pack(id, count));
             for _ in 0..count {
                 let e = PackEntry {
                     id: ChunkId(r.id()?),
                     offset: r.u32()?,
                     len: r.u32()?,
                 };
-                if e.len == 0 || (pack == LEGACY && e.offset != 0) {
+                if e.len == 0 || (id == LEGACY && e.offset != 0) {
                     return Err(Error::integrity(
                         what,
                         format!("has an impossible entry for chunk {}", e.id),
                     ));
                 }
-                entries.push(e);
+                each(Item::Entry(e));
             }
-            packs.push((pack, entries));
         }
         if !r.buf.is_empty() {
             return Err(Error::integrity(
@@ -151,8 +166,19 @@ impl Segment {
                 format!("has {} bytes after its last entry", r.buf.len()),
             ));
         }
-        Ok(Self { supersedes, packs })
+        Ok(())
     }
+}
+
+/// One item of a stored segment, in the order [`Segment::visit`] meets them.
+#[derive(Debug)]
+pub enum Item {
+    /// A segment this one supersedes.
+    Supersedes(SegmentId),
+    /// A pack, with the number of its entries that follow.
+    Pack(PackId, usize),
+    /// An entry of the last pack.
+    Entry(PackEntry),
 }
 
 struct Reader<'a> {
@@ -260,24 +286,30 @@ pub struct Location {
     pub len: u32,
 }
 
-/// Compact form of a [`Location`] in the in-memory index: packs are numbered.
+/// One chunk's place in the in-memory index, 44 bytes: packs are numbered.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
+    id: ChunkId,
     pack: u32,
     offset: u32,
     len: u32,
 }
 
-/// The merged, in-memory index: every visible segment not superseded, plus the marks.
+/// The merged, in-memory index: every visible segment not superseded, plus the marks. The
+/// chunks of the segments read at load are held in one vector sorted by id (44 bytes a chunk,
+/// about 42 MiB for a million), the chunks this process indexed since in a small map beside it.
 #[derive(Debug, Default)]
 pub struct Index {
     packs: Vec<PackId>,
     pack_numbers: HashMap<PackId, u32>,
-    chunks: HashMap<ChunkId, Slot>,
-    /// Packs and format-1 chunk objects some visible mark condemned, by mark version.
+    /// One slot per chunk, sorted by id.
+    sorted: Vec<Slot>,
+    /// Chunks indexed after the load; a chunk here is never also in `sorted` at a live place.
+    added: HashMap<ChunkId, Slot>,
+    /// Packs and format-1 chunk objects some visible mark condemned.
     condemned_packs: HashSet<PackId>,
     condemned_chunks: HashSet<ChunkId>,
-    /// Segments read (not superseded), and every mark seen, with their listing entries.
+    /// Segments read (not superseded), with their listing entries.
     pub segments: Vec<(SegmentId, ObjectMeta)>,
     /// Superseded segments still stored.
     pub superseded: Vec<(SegmentId, ObjectMeta)>,
@@ -290,32 +322,39 @@ impl Index {
         if let Some(&n) = self.pack_numbers.get(&pack) {
             return n;
         }
-        let n = self.packs.len() as u32;
+        let n = u32::try_from(self.packs.len()).expect("fewer than 4 G packs");
         self.packs.push(pack);
         self.pack_numbers.insert(pack, n);
         n
     }
 
-    /// Adds the entries of `segment`; a chunk already located in a live pack keeps that place.
+    fn location(&self, s: &Slot) -> Location {
+        Location {
+            pack: self.packs[s.pack as usize],
+            offset: s.offset,
+            len: s.len,
+        }
+    }
+
+    /// Adds the entries of `segment`, written by this process; a chunk already located in a
+    /// live pack keeps that place.
     pub fn add(&mut self, segment: &Segment) {
         for (pack, entries) in &segment.packs {
             let n = self.number(*pack);
             let condemned = self.condemned_packs.contains(pack);
             for e in entries {
-                let slot = Slot {
-                    pack: n,
-                    offset: e.offset,
-                    len: e.len,
-                };
-                let replace = match self.chunks.get(&e.id) {
+                let replace = match self.locate(&e.id) {
                     None => true,
-                    Some(held) => {
-                        let held = self.packs[held.pack as usize];
-                        !condemned && self.is_condemned_at(held, e.id)
-                    }
+                    Some(held) => !condemned && self.is_condemned_at(held.pack, e.id),
                 };
                 if replace {
-                    self.chunks.insert(e.id, slot);
+                    let slot = Slot {
+                        id: e.id,
+                        pack: n,
+                        offset: e.offset,
+                        len: e.len,
+                    };
+                    self.added.insert(e.id, slot);
                 }
             }
         }
@@ -331,11 +370,11 @@ impl Index {
 
     /// Where chunk `id` is, for reading (a condemned pack still holds it until it is swept).
     pub fn locate(&self, id: &ChunkId) -> Option<Location> {
-        self.chunks.get(id).map(|s| Location {
-            pack: self.packs[s.pack as usize],
-            offset: s.offset,
-            len: s.len,
-        })
+        if let Some(s) = self.added.get(id) {
+            return Some(self.location(s));
+        }
+        let at = self.sorted.binary_search_by(|s| s.id.cmp(id)).ok()?;
+        Some(self.location(&self.sorted[at]))
     }
 
     /// Where chunk `id` is, for deduplicating a write onto it: never a condemned pack.
@@ -346,31 +385,143 @@ impl Index {
 
     /// Chunks indexed.
     pub fn len(&self) -> usize {
-        self.chunks.len()
+        let again = self
+            .added
+            .keys()
+            .filter(|id| self.sorted.binary_search_by(|s| s.id.cmp(id)).is_ok())
+            .count();
+        self.sorted.len() + self.added.len() - again
     }
 
     /// Whether no chunk is indexed.
     pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
+        self.sorted.is_empty() && self.added.is_empty()
     }
 
     /// Every indexed chunk with its location.
     pub fn iter(&self) -> impl Iterator<Item = (ChunkId, Location)> + '_ {
-        self.chunks.iter().map(|(id, s)| {
-            (
-                *id,
-                Location {
-                    pack: self.packs[s.pack as usize],
-                    offset: s.offset,
-                    len: s.len,
-                },
-            )
-        })
+        self.sorted
+            .iter()
+            .filter(|s| !self.added.contains_key(&s.id))
+            .chain(self.added.values())
+            .map(|s| (s.id, self.location(s)))
     }
 
     /// Whether a visible mark condemned `pack`.
     pub fn pack_condemned(&self, pack: &PackId) -> bool {
         self.condemned_packs.contains(pack)
+    }
+}
+
+/// Builds an [`Index`] from segments read in any order, holding each one's entries as slots
+/// only: the segments themselves are dropped as they are read.
+struct IndexBuilder {
+    index: Index,
+    /// Each segment read, with the range of `index.sorted` its entries took.
+    read: Vec<(SegmentId, ObjectMeta, std::ops::Range<usize>)>,
+    superseded: HashSet<SegmentId>,
+}
+
+impl IndexBuilder {
+    /// A builder that knows the marks, expecting about `entries` chunks.
+    fn new(marks: Vec<(String, ObjectMeta, ParsedMark)>, entries: usize) -> Self {
+        let mut index = Index::default();
+        for (_, _, mark) in &marks {
+            index.condemned_packs.extend(mark.packs.iter().copied());
+            index.condemned_chunks.extend(mark.chunks.iter().copied());
+        }
+        index.marks = marks;
+        index.sorted.reserve_exact(entries);
+        Self {
+            index,
+            read: Vec::new(),
+            superseded: HashSet::new(),
+        }
+    }
+
+    /// Adds segment `id`'s stored bytes, whose name is checked.
+    fn segment(
+        &mut self,
+        id: SegmentId,
+        meta: ObjectMeta,
+        codec: &Codec,
+        stored: Bytes,
+    ) -> Result<()> {
+        let what = format!("index segment {id}");
+        let start = self.index.sorted.len();
+        let Self {
+            index, superseded, ..
+        } = self;
+        let mut pack = 0;
+        let visited = Segment::visit(codec, stored, &what, |item| match item {
+            Item::Supersedes(old) => {
+                superseded.insert(old);
+            }
+            Item::Pack(p, _) => pack = index.number(p),
+            Item::Entry(e) => index.sorted.push(Slot {
+                id: e.id,
+                pack,
+                offset: e.offset,
+                len: e.len,
+            }),
+        });
+        if let Err(e) = visited {
+            self.index.sorted.truncate(start);
+            return Err(e);
+        }
+        let end = self.index.sorted.len();
+        self.read.push((id, meta, start..end));
+        Ok(())
+    }
+
+    /// The index: superseded segments' entries dropped, one slot per chunk, preferring a place
+    /// no mark condemned (then the lowest pack id, for the same result in any reading order).
+    fn finish(mut self) -> Index {
+        let mut index = self.index;
+        self.read.sort_by_key(|(id, _, range)| (*id, range.start));
+        let mut dropped: Vec<std::ops::Range<usize>> = Vec::new();
+        for (id, meta, range) in self.read {
+            if self.superseded.contains(&id) {
+                dropped.push(range);
+                index.superseded.push((id, meta));
+            } else {
+                index.segments.push((id, meta));
+            }
+        }
+        if !dropped.is_empty() {
+            dropped.sort_by_key(|r| r.start);
+            let (mut at, mut next) = (0usize, 0usize);
+            index.sorted.retain(|_| {
+                while next < dropped.len() && dropped[next].end <= at {
+                    next += 1;
+                }
+                let keep = !(next < dropped.len() && dropped[next].contains(&at));
+                at += 1;
+                keep
+            });
+        }
+        let condemned: Vec<bool> = index
+            .packs
+            .iter()
+            .map(|p| index.condemned_packs.contains(p))
+            .collect();
+        let chunks = &index.condemned_chunks;
+        let packs = &index.packs;
+        let rank = |s: &Slot| {
+            let pack = packs[s.pack as usize];
+            let dead = if pack == LEGACY {
+                chunks.contains(&s.id)
+            } else {
+                condemned[s.pack as usize]
+            };
+            (dead, pack, s.offset)
+        };
+        index
+            .sorted
+            .sort_unstable_by(|a, b| a.id.cmp(&b.id).then_with(|| rank(a).cmp(&rank(b))));
+        index.sorted.dedup_by(|later, first| later.id == first.id);
+        index.sorted.shrink_to_fit();
+        index
     }
 }
 
@@ -385,77 +536,72 @@ pub struct Listing {
     pub marks: Vec<(String, ObjectMeta, ParsedMark)>,
 }
 
-impl Index {
-    /// The merged index of a listing: marks first, so every location a write may reuse is
-    /// known to be uncondemned.
-    pub fn from_listing(listing: &Listing) -> Self {
-        let mut index = Index::default();
-        for (version, meta, mark) in &listing.marks {
-            index.condemned_packs.extend(mark.packs.iter().copied());
-            index.condemned_chunks.extend(mark.chunks.iter().copied());
-            index
-                .marks
-                .push((version.clone(), meta.clone(), mark.clone()));
-        }
-        for (id, meta, segment) in &listing.live {
-            index.add(segment);
-            index.segments.push((*id, meta.clone()));
-        }
-        index.superseded = listing.superseded.clone();
-        index
-    }
-}
+/// Segments read at once.
+const SEGMENTS_IN_FLIGHT: usize = 4;
 
-/// Lists `index/` and reads every segment and mark into an [`Index`] (see [`read_all`]).
+/// Lists `index/` and reads every segment and mark into an [`Index`]: segments come from
+/// `local` (a directory of verified copies, named as in the vault) when it holds them; the
+/// others are fetched and copied there. Copies of segments no longer listed are removed.
 pub async fn load(backend: &DynBackend, codec: &Codec, local: Option<&Path>) -> Result<Index> {
-    Ok(Index::from_listing(&read_all(backend, codec, local).await?))
+    use futures::StreamExt;
+    let (marks, segments) = list(backend, local).await?;
+    // A plain segment takes 40 bytes an entry, a sealed one a little more: enough room for
+    // every entry at once, so the slots are never copied while they grow.
+    let stored: u64 = segments.iter().map(|(_, m)| m.size.min(MAX_SEGMENT)).sum();
+    let expected = usize::try_from(stored / 40)
+        .unwrap_or(usize::MAX)
+        .min(16 << 20);
+    let mut builder = IndexBuilder::new(marks, expected);
+    let local = local.map(Path::to_path_buf);
+    let mut fetched = futures::stream::iter(segments)
+        .map(|(id, meta)| {
+            let local = local.clone();
+            async move {
+                let bytes = read_segment_bytes(backend, &id, local.as_deref()).await;
+                (id, meta, bytes)
+            }
+        })
+        .buffer_unordered(SEGMENTS_IN_FLIGHT);
+    while let Some((id, meta, bytes)) = fetched.next().await {
+        let bytes = match bytes {
+            Ok(b) => b,
+            // Superseded and swept since it was listed.
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let codec = codec.clone();
+        builder =
+            blocking(move || builder.segment(id, meta, &codec, bytes).map(|()| builder)).await??;
+    }
+    blocking(move || builder.finish()).await
 }
 
-/// Lists `index/` and reads every segment and mark. Segments come from `local` (a directory of
-/// verified copies, named as in the vault) when it holds them; the others are fetched and
-/// copied there. Copies of segments no longer listed are removed.
+/// Lists `index/` and reads every segment and mark (see [`load`] for the local copies).
 pub async fn read_all(
     backend: &DynBackend,
     codec: &Codec,
     local: Option<&Path>,
 ) -> Result<Listing> {
     use futures::StreamExt;
-    let listing: Vec<ObjectMeta> = backend.list(INDEX_PREFIX).try_collect().await?;
-    let mut segments = Vec::new();
-    let mut marks = Vec::new();
-    for meta in listing {
-        match parse_key(&meta.key) {
-            Some(IndexKey::Segment(id)) => segments.push((id, meta)),
-            Some(IndexKey::Mark(v)) => marks.push((v, meta)),
-            None => {}
-        }
-    }
-    segments.sort_by_key(|a| a.0);
-    marks.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = Listing::default();
-    for (version, meta) in marks {
-        let raw = match read_capped(backend, &meta.key, MAX_MARK).await {
-            Ok(raw) => raw,
-            // Swept since it was listed.
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        let mark = Mark::parse(&raw, &format!("gc mark {}", meta.key))?;
-        out.marks.push((version, meta, mark));
-    }
+    let (marks, segments) = list(backend, local).await?;
     let local = local.map(Path::to_path_buf);
-    if let Some(dir) = &local {
-        prune_local(dir, &segments);
-    }
     let fetched: Vec<_> = futures::stream::iter(segments)
         .map(|(id, meta)| {
-            let local = local.clone();
+            let (local, codec) = (local.clone(), codec.clone());
             async move {
-                let segment = read_segment(backend, codec, &id, local.as_deref()).await;
+                let segment = match read_segment_bytes(backend, &id, local.as_deref()).await {
+                    Ok(bytes) => {
+                        let what = format!("index segment {id}");
+                        blocking(move || Segment::parse(&codec, bytes, &what))
+                            .await
+                            .and_then(|r| r)
+                    }
+                    Err(e) => Err(e),
+                };
                 (id, meta, segment)
             }
         })
-        .buffer_unordered(8)
+        .buffer_unordered(SEGMENTS_IN_FLIGHT)
         .collect()
         .await;
     let mut read = Vec::with_capacity(fetched.len());
@@ -472,6 +618,10 @@ pub async fn read_all(
         }
     }
     read.sort_by_key(|a| a.0);
+    let mut out = Listing {
+        marks,
+        ..Listing::default()
+    };
     for (id, meta, segment) in read {
         if superseded.contains(&id) {
             out.superseded.push((id, meta));
@@ -482,48 +632,86 @@ pub async fn read_all(
     Ok(out)
 }
 
-/// Reads segment `id`, from the local copy when there is a sound one.
-async fn read_segment(
+type Marks = Vec<(String, ObjectMeta, ParsedMark)>;
+
+/// Lists `index/` once: reads every mark (oldest first) and returns the segments listed, by
+/// id. Prunes local copies of segments no longer listed.
+async fn list(
     backend: &DynBackend,
-    codec: &Codec,
+    local: Option<&Path>,
+) -> Result<(Marks, Vec<(SegmentId, ObjectMeta)>)> {
+    let listing: Vec<ObjectMeta> = backend.list(INDEX_PREFIX).try_collect().await?;
+    let mut segments = Vec::new();
+    let mut marks = Vec::new();
+    for meta in listing {
+        match parse_key(&meta.key) {
+            Some(IndexKey::Segment(id)) => segments.push((id, meta)),
+            Some(IndexKey::Mark(v)) => marks.push((v, meta)),
+            None => {}
+        }
+    }
+    segments.sort_by_key(|a| a.0);
+    marks.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut read = Vec::with_capacity(marks.len());
+    for (version, meta) in marks {
+        let raw = match read_capped(backend, &meta.key, MAX_MARK).await {
+            Ok(raw) => raw,
+            // Swept since it was listed.
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let mark = Mark::parse(&raw, &format!("gc mark {}", meta.key))?;
+        read.push((version, meta, mark));
+    }
+    if let Some(dir) = local {
+        prune_local(dir, &segments);
+    }
+    Ok((read, segments))
+}
+
+/// Runs `f` on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        Error::new(
+            ErrorKind::BackendError,
+            format!("internal task failed: {e}"),
+        )
+    })
+}
+
+/// The stored bytes of segment `id`, checked against its name: from the local copy when it
+/// is sound, otherwise fetched (and copied there).
+async fn read_segment_bytes(
+    backend: &DynBackend,
     id: &SegmentId,
     local: Option<&Path>,
-) -> Result<Segment> {
+) -> Result<Bytes> {
     let copy = local.map(|dir| dir.join(id.to_string()));
-    if let Some(path) = &copy {
-        let path = path.clone();
-        let held = tokio::task::spawn_blocking(move || std::fs::read(path))
-            .await
-            .ok()
-            .and_then(|r| r.ok());
+    if let Some(path) = copy.clone() {
+        let id = *id;
+        let held = blocking(move || {
+            let bytes = Bytes::from(std::fs::read(path).ok()?);
+            (PackId::of(&bytes) == id).then_some(bytes)
+        })
+        .await?;
         if let Some(bytes) = held {
-            let codec = codec.clone();
-            let id = *id;
-            let parsed = tokio::task::spawn_blocking(move || {
-                Segment::decode(&codec, &id, Bytes::from(bytes))
-            })
-            .await;
-            if let Ok(Ok(segment)) = parsed {
-                return Ok(segment);
-            }
-            tracing::debug!("local index copy of segment {id} is damaged; fetching it again");
+            return Ok(bytes);
         }
     }
     let key = segment_key(id);
     let stored = read_capped(backend, &key, MAX_SEGMENT).await?;
-    let (codec, id_owned, kept) = (codec.clone(), *id, stored.clone());
-    let segment = tokio::task::spawn_blocking(move || Segment::decode(&codec, &id_owned, kept))
-        .await
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::BackendError,
-                format!("internal task failed: {e}"),
-            )
-        })??;
-    if let Some(path) = copy {
-        let _ = tokio::task::spawn_blocking(move || write_local(&path, &stored)).await;
+    let (id, checked) = (*id, stored.clone());
+    if !blocking(move || PackId::of(&checked) == id).await? {
+        return Err(Error::integrity(
+            format!("index segment {id}"),
+            "content does not match its name",
+        ));
     }
-    Ok(segment)
+    if let Some(path) = copy {
+        let kept = stored.clone();
+        let _ = blocking(move || write_local(&path, &kept)).await;
+    }
+    Ok(stored)
 }
 
 /// Writes a local copy through a temp file and a rename, so a crash leaves no half copy.
@@ -615,5 +803,110 @@ mod tests {
         assert_eq!(index.reusable(&one), None);
         assert_eq!(index.locate(&two).unwrap().pack, new);
         assert_eq!(index.reusable(&two).unwrap().pack, new);
+    }
+
+    fn meta(key: &str) -> ObjectMeta {
+        ObjectMeta {
+            key: key.to_owned(),
+            size: 0,
+            modified: None,
+        }
+    }
+
+    /// Builds an index from `segments` fed in the given order.
+    fn built(codec: &Codec, marks: Marks, segments: &[(SegmentId, Bytes)]) -> Index {
+        let mut b = IndexBuilder::new(marks, 0);
+        for (id, bytes) in segments {
+            b.segment(*id, meta(&segment_key(id)), codec, bytes.clone())
+                .unwrap();
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn a_built_index_drops_superseded_segments_and_prefers_live_places_in_any_order() {
+        let codec = Codec::plain();
+        let (a, b, c) = (PackId([1; 32]), PackId([2; 32]), PackId([3; 32]));
+        // Pack a is condemned; chunk 1 is in a and in c, chunk 2 in a and b; segment `old`
+        // (chunk 9 in pack b) is superseded by `new`.
+        let old = Segment {
+            supersedes: vec![],
+            packs: vec![(b, vec![entry(9, 500)])],
+        }
+        .encode(&codec);
+        let new = Segment {
+            supersedes: vec![old.0],
+            packs: vec![(c, vec![entry(1, 30)]), (b, vec![entry(2, 40)])],
+        }
+        .encode(&codec);
+        let first = Segment {
+            supersedes: vec![],
+            packs: vec![(a, vec![entry(1, 0), entry(2, 10), entry(3, 20)])],
+        }
+        .encode(&codec);
+        let mark = ParsedMark {
+            packs: [a].into_iter().collect(),
+            ..ParsedMark::default()
+        };
+        let marks = vec![("v".to_owned(), meta("index/mark-v"), mark)];
+        let orders = [
+            vec![first.clone(), old.clone(), new.clone()],
+            vec![new.clone(), first.clone(), old.clone()],
+            vec![old.clone(), new.clone(), first.clone()],
+        ];
+        for order in orders {
+            let index = built(&codec, marks.clone(), &order);
+            let at = |i: u8| index.locate(&ChunkId::of(&[i]));
+            assert_eq!(at(1).map(|l| (l.pack, l.offset)), Some((c, 30)));
+            assert_eq!(at(2).map(|l| (l.pack, l.offset)), Some((b, 40)));
+            assert_eq!(at(3).map(|l| l.pack), Some(a));
+            assert_eq!(index.reusable(&ChunkId::of(&[3])), None);
+            assert_eq!(at(9), None, "a superseded segment's entries are dropped");
+            assert_eq!(index.len(), 3);
+            assert_eq!(index.segments.len(), 2);
+            assert_eq!(index.superseded.len(), 1);
+            assert_eq!(index.superseded[0].0, old.0);
+        }
+    }
+
+    #[test]
+    fn a_damaged_segment_adds_nothing_to_a_built_index() {
+        let codec = Codec::plain();
+        let good = Segment {
+            supersedes: vec![],
+            packs: vec![(PackId([1; 32]), vec![entry(1, 0)])],
+        }
+        .encode(&codec);
+        let bad = Segment {
+            supersedes: vec![],
+            packs: vec![(PackId([2; 32]), vec![entry(2, 0), entry(3, 10)])],
+        }
+        .encode(&codec);
+        let mut b = IndexBuilder::new(Vec::new(), 0);
+        b.segment(good.0, meta("g"), &codec, good.1).unwrap();
+        let cut = bad.1.slice(..bad.1.len() - 20);
+        assert!(b.segment(bad.0, meta("b"), &codec, cut).is_err());
+        let index = b.finish();
+        assert_eq!(index.len(), 1);
+        assert!(index.locate(&ChunkId::of(&[2])).is_none());
+    }
+
+    #[test]
+    fn chunks_a_process_indexes_after_the_load_are_found_and_counted_once() {
+        let codec = Codec::plain();
+        let (a, b) = (PackId([1; 32]), PackId([2; 32]));
+        let first = Segment {
+            supersedes: vec![],
+            packs: vec![(a, vec![entry(1, 0)])],
+        }
+        .encode(&codec);
+        let mut index = built(&codec, Vec::new(), &[first]);
+        index.add(&Segment {
+            supersedes: vec![],
+            packs: vec![(b, vec![entry(1, 50), entry(2, 60)])],
+        });
+        assert_eq!(index.locate(&ChunkId::of(&[1])).unwrap().pack, a);
+        assert_eq!(index.locate(&ChunkId::of(&[2])).unwrap().pack, b);
+        assert_eq!(index.len(), 2);
     }
 }

@@ -147,6 +147,22 @@ pub enum ChunkWrite {
     Existed(u64),
 }
 
+/// A chunk made ready to store by [`Vault::prepare_chunk`].
+#[derive(Debug)]
+pub enum PreparedChunk {
+    /// Stored already, or found stored.
+    Done(ChunkWrite),
+    /// A new frame for the open pack (format 2), with the chunk's plaintext size.
+    Frame {
+        /// The chunk's id.
+        id: ChunkId,
+        /// Its frame.
+        frame: Bytes,
+        /// Its plaintext size.
+        plain: u64,
+    },
+}
+
 impl ChunkWrite {
     /// The chunk's stored (framed) size.
     pub fn stored(self) -> u64 {
@@ -642,28 +658,97 @@ impl Vault {
     /// goes into a pack and is durable only after [`Vault::flush`] (which [`Vault::commit`]
     /// calls).
     pub async fn put_chunk(&self, id: ChunkId, chunk: &codec::PlainChunk) -> Result<ChunkWrite> {
-        let cell = {
-            let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-            Arc::clone(known.entry(id).or_default())
+        let prepared = self.prepare_chunk(id, chunk).await?;
+        self.store_prepared(prepared).await
+    }
+
+    /// The part of [`Vault::put_chunk`] that may run for many chunks at once: in a format-2
+    /// vault, decides from the index whether chunk `id` is new and, if so, frames it (compresses
+    /// and seals it); in a format-1 vault, stores it. [`Vault::store_prepared`] finishes, called
+    /// in content order so a file's frames lie back to back in its packs and read back in few
+    /// ranged requests.
+    pub async fn prepare_chunk(
+        &self,
+        id: ChunkId,
+        chunk: &codec::PlainChunk,
+    ) -> Result<PreparedChunk> {
+        let plain = chunk.len() as u64;
+        if self.packed.is_none() {
+            return Ok(PreparedChunk::Done(self.put_object_chunk(id, chunk).await?));
+        }
+        let known = {
+            let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            known.get(&id).and_then(|cell| cell.get().copied())
         };
+        let found = match known {
+            Some(stored) => Some(stored),
+            None => self
+                .with_index(|index| index.reusable(&id))
+                .await?
+                .map(|l| u64::from(l.len)),
+        };
+        if let Some(stored) = found {
+            return Ok(PreparedChunk::Done(self.count(false, stored, plain)));
+        }
+        let frame = if self.codec.is_identity() {
+            self.codec.encode_chunk(id, chunk)
+        } else {
+            let (codec, plain) = (self.codec.clone(), chunk.clone());
+            cpu_work(plain.len(), move || codec.encode_chunk(id, &plain)).await?
+        };
+        Ok(PreparedChunk::Frame { id, frame, plain })
+    }
+
+    /// Finishes storing a chunk [`Vault::prepare_chunk`] made ready: a new frame goes into the
+    /// open pack, unless this process stored the same chunk meanwhile.
+    pub async fn store_prepared(&self, prepared: PreparedChunk) -> Result<ChunkWrite> {
+        let (id, frame, plain) = match prepared {
+            PreparedChunk::Done(write) => return Ok(write),
+            PreparedChunk::Frame { id, frame, plain } => (id, frame, plain),
+        };
+        let packed = self
+            .packed
+            .as_ref()
+            .expect("only format-2 vaults prepare frames");
+        let cell = self.known_cell(id);
+        let mut added = false;
+        let stored = *cell
+            .get_or_try_init(|| async {
+                let stored = frame.len() as u64;
+                packed.writer.add(id, frame).await?;
+                added = true;
+                Ok::<u64, Error>(stored)
+            })
+            .await?;
+        Ok(self.count(added, stored, plain))
+    }
+
+    /// The cell that settles, once per process, how chunk `id` was stored.
+    fn known_cell(&self, id: ChunkId) -> Arc<OnceCell<u64>> {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(known.entry(id).or_default())
+    }
+
+    /// Counts a chunk of `plain` bytes, `stored` as a frame of that size, as uploaded now or
+    /// found stored, in the store counters.
+    fn count(&self, uploaded: bool, stored: u64, plain: u64) -> ChunkWrite {
+        let c = &self.counters;
+        if uploaded {
+            c.chunks_uploaded.fetch_add(1, Ordering::Relaxed);
+            ChunkWrite::Uploaded(stored)
+        } else {
+            c.chunks_deduplicated.fetch_add(1, Ordering::Relaxed);
+            c.deduplicated_bytes.fetch_add(plain, Ordering::Relaxed);
+            ChunkWrite::Existed(stored)
+        }
+    }
+
+    /// Stores chunk `id` as an object of its own (format 1), unless it exists.
+    async fn put_object_chunk(&self, id: ChunkId, chunk: &codec::PlainChunk) -> Result<ChunkWrite> {
+        let cell = self.known_cell(id);
         let mut uploaded = false;
         let stored = *cell
             .get_or_try_init(|| async {
-                if let Some(packed) = &self.packed {
-                    if let Some(found) = self.with_index(|index| index.reusable(&id)).await? {
-                        return Ok(u64::from(found.len));
-                    }
-                    let frame = if self.codec.is_identity() {
-                        self.codec.encode_chunk(id, chunk)
-                    } else {
-                        let (codec, plain) = (self.codec.clone(), chunk.clone());
-                        cpu_work(plain.len(), move || codec.encode_chunk(id, &plain)).await?
-                    };
-                    let stored = frame.len() as u64;
-                    packed.writer.add(id, frame).await?;
-                    uploaded = true;
-                    return Ok(stored);
-                }
                 let key = id.key();
                 if chunk.len() <= INLINE_WORK_LIMIT {
                     // A small chunk goes up create-only at once: one request whether or not the
@@ -695,16 +780,7 @@ impl Vault {
                 Ok::<u64, Error>(stored)
             })
             .await?;
-        let c = &self.counters;
-        Ok(if uploaded {
-            c.chunks_uploaded.fetch_add(1, Ordering::Relaxed);
-            ChunkWrite::Uploaded(stored)
-        } else {
-            c.chunks_deduplicated.fetch_add(1, Ordering::Relaxed);
-            c.deduplicated_bytes
-                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            ChunkWrite::Existed(stored)
-        })
+        Ok(self.count(uploaded, stored, chunk.len() as u64))
     }
 
     /// Whether a put would find chunk `id` already stored (format 2: in the index, outside

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use super::codec::Codec;
 use super::layout::ChunkId;
 use super::pack::{PackBuilder, PackEntry, PackId};
-use crate::backend::{DynBackend, PutMode};
+use crate::backend::DynBackend;
 use crate::error::{Error, ErrorKind, Result};
 
 /// A pack written by this writer and the chunks in it.
@@ -103,7 +103,7 @@ impl PackWriter {
                     )
                 })?;
             let len = bytes.len();
-            backend.put(&id.key(), bytes, PutMode::Overwrite).await?;
+            backend.put_whole(&id.key(), bytes).await?;
             tracing::debug!("stored pack {id} ({len} bytes, {} chunks)", entries.len());
             drop(permit);
             Ok((id, entries))

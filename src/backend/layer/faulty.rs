@@ -228,19 +228,34 @@ impl fmt::Display for FaultyBackend {
     }
 }
 
+impl FaultyBackend {
+    /// A put (`mode`), or a whole put (`None`), with this layer's faults.
+    async fn put_faulty(&self, key: &str, data: Bytes, mode: Option<PutMode>) -> Result<()> {
+        let forward = |data: Bytes| async move {
+            match mode {
+                Some(mode) => self.inner.put(key, data, mode).await,
+                None => self.inner.put_whole(key, data).await,
+            }
+        };
+        match self.fire(Op::Put, key) {
+            None => forward(data).await,
+            Some(Fault::CorruptWrite(at)) if !data.is_empty() => forward(flip(data, at)).await,
+            Some(fault) => match Self::fail(&fault, Op::Put, key) {
+                Some(e) => Err(e),
+                None => forward(data).await,
+            },
+        }
+    }
+}
+
 #[async_trait]
 impl Backend for FaultyBackend {
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<()> {
-        match self.fire(Op::Put, key) {
-            None => self.inner.put(key, data, mode).await,
-            Some(Fault::CorruptWrite(at)) if !data.is_empty() => {
-                self.inner.put(key, flip(data, at), mode).await
-            }
-            Some(fault) => match Self::fail(&fault, Op::Put, key) {
-                Some(e) => Err(e),
-                None => self.inner.put(key, data, mode).await,
-            },
-        }
+        self.put_faulty(key, data, Some(mode)).await
+    }
+
+    async fn put_whole(&self, key: &str, data: Bytes) -> Result<()> {
+        self.put_faulty(key, data, None).await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {

@@ -137,6 +137,14 @@ impl Backend for MetricsBackend {
         r
     }
 
+    async fn put_whole(&self, key: &str, data: Bytes) -> Result<()> {
+        let started = Instant::now();
+        let len = data.len() as u64;
+        let r = self.inner.put_whole(key, data).await;
+        self.record(started, &r, len, |_| 0);
+        r
+    }
+
     async fn get(&self, key: &str) -> Result<Bytes> {
         let started = Instant::now();
         let r = self.inner.get(key).await;

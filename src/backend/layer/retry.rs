@@ -229,6 +229,13 @@ impl Backend for RetryBackend {
         .await
     }
 
+    async fn put_whole(&self, key: &str, data: Bytes) -> Result<()> {
+        self.run(&format!("put {key}"), || {
+            self.inner.put_whole(key, data.clone())
+        })
+        .await
+    }
+
     async fn get(&self, key: &str) -> Result<Bytes> {
         self.run(&format!("get {key}"), || self.inner.get(key))
             .await
