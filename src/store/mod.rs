@@ -979,15 +979,28 @@ impl Vault {
         Ok(())
     }
 
+    /// The largest frame a chunk of `size` plaintext bytes can have. A frame is never larger
+    /// than the chunk's uncompressed frame (compression is stored only when it shrinks): reads
+    /// take no more than that, plus slack, so an object that grew (a damaged or hostile store)
+    /// is refused without being held.
+    fn frame_bound(&self, size: u64) -> u64 {
+        self.codec
+            .plain_frame_len(size.min(codec::MAX_DECODED))
+            .saturating_add(FRAME_SLACK)
+    }
+
+    /// Reads `chunks` one request each (format 1, or a run that could not be read whole).
+    async fn get_each(&self, chunks: &[manifest::ChunkRef]) -> Result<Vec<Bytes>> {
+        let mut out = Vec::with_capacity(chunks.len());
+        for c in chunks {
+            out.push(self.get_chunk(c.id, c.size).await?);
+        }
+        Ok(out)
+    }
+
     /// Reads chunk `id`, checks its frame, length and id, and returns its plaintext.
     pub async fn get_chunk(&self, id: ChunkId, size: u64) -> Result<Bytes> {
-        // A frame is never larger than the chunk's uncompressed frame (compression is stored
-        // only when it shrinks): read no more than that, plus slack, so an object that grew
-        // (a damaged or hostile store) is refused without being held.
-        let most = self
-            .codec
-            .plain_frame_len(size.min(codec::MAX_DECODED))
-            .saturating_add(FRAME_SLACK);
+        let most = self.frame_bound(size);
         let frame = match &self.packed {
             Some(_) => self.packed_frame(id, most).await?,
             None => self.chunk_object(id, most).await?,
@@ -1039,11 +1052,7 @@ impl Vault {
     /// since, each chunk is read on its own (which reloads the index).
     pub async fn get_run(&self, chunks: &[manifest::ChunkRef]) -> Result<Vec<Bytes>> {
         if chunks.len() == 1 || self.packed.is_none() {
-            let mut out = Vec::with_capacity(chunks.len());
-            for c in chunks {
-                out.push(self.get_chunk(c.id, c.size).await?);
-            }
-            return Ok(out);
+            return self.get_each(chunks).await;
         }
         let places: Vec<Option<index::Location>> = self
             .with_index(|index| chunks.iter().map(|c| index.locate(&c.id)).collect())
@@ -1070,11 +1079,7 @@ impl Vault {
             _ => None,
         };
         let Some(bytes) = fetched else {
-            let mut out = Vec::with_capacity(chunks.len());
-            for c in chunks {
-                out.push(self.get_chunk(c.id, c.size).await?);
-            }
-            return Ok(out);
+            return self.get_each(chunks).await;
         };
         let base = first.expect("a fetched run has a first chunk").offset;
         let mut frames = Vec::with_capacity(chunks.len());
@@ -1082,11 +1087,7 @@ impl Vault {
             let at = at.expect("a fetched run has every chunk located");
             let start = (at.offset - base) as usize;
             let frame = bytes.slice(start..start + at.len as usize);
-            let most = self
-                .codec
-                .plain_frame_len(c.size.min(codec::MAX_DECODED))
-                .saturating_add(FRAME_SLACK);
-            if frame.len() as u64 > most {
+            if frame.len() as u64 > self.frame_bound(c.size) {
                 self.counters
                     .integrity_checks_failed
                     .fetch_add(1, Ordering::Relaxed);

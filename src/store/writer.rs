@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
@@ -35,6 +35,8 @@ pub struct PackWriter {
     target: u64,
     state: Mutex<State>,
     uploads: Arc<Semaphore>,
+    /// Buffers of uploaded packs, for the next packs to fill.
+    spare: Arc<Mutex<Vec<BytesMut>>>,
     /// Held through a whole flush: a commit that finds nothing pending must not pass a flush
     /// still uploading the pack that holds its chunks.
     flushing: tokio::sync::Mutex<()>,
@@ -57,6 +59,7 @@ impl PackWriter {
             target,
             state: Mutex::new(State::default()),
             uploads: Arc::new(Semaphore::new(UPLOADS_IN_FLIGHT)),
+            spare: Arc::new(Mutex::new(Vec::new())),
             flushing: tokio::sync::Mutex::new(()),
         }
     }
@@ -75,7 +78,11 @@ impl PackWriter {
         let full = {
             let mut state = self.state();
             if state.open.is_empty() {
-                state.open = PackBuilder::with_capacity(self.target as usize + (64 << 10));
+                let spare = self.spare.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                state.open = match spare {
+                    Some(buf) => PackBuilder::with_buffer(buf),
+                    None => PackBuilder::with_capacity(self.target as usize + (64 << 10)),
+                };
             }
             state.open.push(id, &frame);
             (state.open.len() >= self.target).then(|| std::mem::take(&mut state.open))
@@ -93,6 +100,7 @@ impl PackWriter {
             .await
             .expect("the upload semaphore is never closed");
         let (backend, codec) = (Arc::clone(&self.backend), self.codec.clone());
+        let (spare, reusable) = (Arc::clone(&self.spare), self.target as usize);
         let handle = tokio::spawn(async move {
             let (id, bytes, entries) = tokio::task::spawn_blocking(move || pack.finish(&codec))
                 .await
@@ -103,7 +111,16 @@ impl PackWriter {
                     )
                 })?;
             let len = bytes.len();
-            backend.put_whole(&id.key(), bytes).await?;
+            let kept = bytes.clone();
+            let put = backend.put_whole(&id.key(), bytes).await;
+            // Once the store holds no reference to it, the buffer serves another pack.
+            if let Ok(buf) = kept.try_into_mut() {
+                let mut spare = spare.lock().unwrap_or_else(|p| p.into_inner());
+                if buf.capacity() >= reusable && spare.len() <= UPLOADS_IN_FLIGHT {
+                    spare.push(buf);
+                }
+            }
+            put?;
             tracing::debug!("stored pack {id} ({len} bytes, {} chunks)", entries.len());
             drop(permit);
             Ok((id, entries))
