@@ -435,12 +435,19 @@ fn profiles_with_a_key_a_connection_string_and_a_sas_token() {
     }
 }
 
-/// A chunk above `block_threshold` goes up as blocks of `block_size`, committed by one Put
-/// Block List, and reads back intact. A transparent proxy counts the Put Block requests
-/// (`comp=block`) by "stalling" them for zero time.
+/// In a format-1 vault, a chunk above `block_threshold` goes up as blocks of `block_size`,
+/// committed by one Put Block List; in a format-2 vault its pack goes up in one Put Blob
+/// whatever the threshold. Either reads back intact. A transparent proxy counts the Put Block
+/// requests (`comp=block`) by "stalling" them for zero time.
 #[test]
 fn a_chunk_above_the_block_threshold_goes_up_in_blocks() {
-    let Some(t) = Az::new("blocks") else {
+    for format in FORMATS {
+        a_chunk_above_the_block_threshold_in(format);
+    }
+}
+
+fn a_chunk_above_the_block_threshold_in(format: u8) {
+    let Some(t) = Az::new_in("blocks", format) else {
         return;
     };
     let proxy = FaultProxy::start(
@@ -464,10 +471,11 @@ fn a_chunk_above_the_block_threshold_goes_up_in_blocks() {
     let src = t.write("big.bin", &data);
     let receipt = put(t.ldv(), &src, "big.bin");
     assert_eq!(receipt["chunks"], 1, "{receipt:#}");
+    let blocks = if format == 1 { 3 } else { 0 };
     assert_eq!(
         proxy.counts().stalls,
-        3,
-        "an {len}-byte chunk goes up as 3 blocks of at most 4 MiB: {:?}",
+        blocks,
+        "format {format}: an {len}-byte chunk goes up as {blocks} blocks: {:?}",
         proxy.counts()
     );
     get(t.ldv(), "big.bin", &t.path("big.out"), &data);
