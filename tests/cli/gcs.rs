@@ -841,12 +841,12 @@ fn put_and_get_survive_resets_503s_and_stalls_in(format: u8) {
 /// fake-gcs-server keeps a resumable upload whose body was damaged on the way (it does not check
 /// the declared CRC32C); ldv compares the CRC32C the store computed with its own, removes the
 /// damaged object and sends it again, so what ends up stored is intact. Without retries the put
-/// fails (exit 6, naming the damage), commits nothing and leaves no damaged object.
+/// fails (exit 6, naming the damage), commits nothing and leaves no damaged object. Format 1
+/// only: resumable uploads carry format-1 chunks above the threshold; a format-2 pack goes up in
+/// one request, whose CRC32C the store checks itself.
 #[test]
 fn a_damaged_upload_body_is_removed_then_retried_or_fails_the_put() {
-    for format in FORMATS {
-        a_damaged_upload_body_is_removed_then_retried_or_fails_the_put_in(format);
-    }
+    a_damaged_upload_body_is_removed_then_retried_or_fails_the_put_in(1);
 }
 
 fn a_damaged_upload_body_is_removed_then_retried_or_fails_the_put_in(format: u8) {
