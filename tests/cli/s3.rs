@@ -540,7 +540,12 @@ fn put_and_get_survive_resets_slowdowns_and_stalls(server: Server) {
         t.s3_profile(PROFILE, &proxy.endpoint(), &secret_key(), &extra),
         t.s3_profile("direct", &t.endpoint, &secret_key(), &extra)
     ));
-    t.ldv_profile("direct").arg("init").assert().success();
+    // 1 MiB packs: enough requests (a pack PUT and a ranged GET per MiB) for every kind of
+    // fault to strike.
+    t.ldv_profile("direct")
+        .args(["init", "--pack-size", "1MiB"])
+        .assert()
+        .success();
     proxy.set_faults(
         Faults::none()
             .reset(0.1)
