@@ -28,7 +28,7 @@ use crate::store::codec::{
     self, Algorithm, CHUNK_PURPOSE, Codec, CompressionConfig, HEADER_LEN, MAX_DECODED, PlainChunk,
 };
 use crate::store::crypto::{self, Cipher, KdfParams, KeyBytes, KeySlot, SlotKind, VaultKeys};
-use crate::store::index::{self, Mark, Segment};
+use crate::store::index::{self, Location, Mark, Segment};
 use crate::store::keys::{KeyProvider, PassphraseKey, RawKey};
 use crate::store::layout::{self, ChunkId, ObjectRef};
 use crate::store::locks::{LockInfo, LockKind};
@@ -564,6 +564,41 @@ fn pack_round_trip(mode: u8, mut rest: &[u8]) {
 /// its entries are possible, it re-encodes to a segment that parses back equal (byte for byte
 /// in a plain vault, where the encoding is canonical), `decode` under its name agrees with
 /// `parse`, and `decode` under any other name refuses it.
+/// The index a put builds from one segment agrees with the parsed segment: a segment that
+/// supersedes itself is dropped; otherwise every chunk is found at one of its places there,
+/// once.
+fn check_built_index(codec: &Codec, id: &PackId, stored: &Bytes, segment: &Segment) {
+    let index = index::build_from(codec, &[(*id, stored.clone())])
+        .expect("a segment that parses builds an index");
+    if segment.supersedes.contains(id) {
+        assert!(
+            index.is_empty(),
+            "a segment that supersedes itself is dropped"
+        );
+        return;
+    }
+    let mut places: std::collections::HashMap<ChunkId, Vec<Location>> = Default::default();
+    for (pack, entries) in &segment.packs {
+        for e in entries {
+            places.entry(e.id).or_default().push(Location {
+                pack: *pack,
+                offset: e.offset,
+                len: e.len,
+            });
+        }
+    }
+    assert_eq!(index.len(), places.len(), "one index entry per chunk");
+    for (chunk, at) in &places {
+        let found = index
+            .locate(chunk)
+            .expect("every chunk of the segment is indexed");
+        assert!(
+            at.contains(&found),
+            "chunk {chunk} indexed at a place the segment does not give"
+        );
+    }
+}
+
 fn open_segment(codec: &Codec, stored: &Bytes) -> Option<Segment> {
     let segment = match Segment::parse(codec, stored.clone(), "fuzz segment") {
         Ok(s) => s,
@@ -578,6 +613,7 @@ fn open_segment(codec: &Codec, stored: &Bytes) -> Option<Segment> {
     };
     check_segment(&segment);
     let id = PackId::of(stored);
+    check_built_index(codec, &id, stored, &segment);
     let decoded = Segment::decode(codec, &id, stored.clone()).expect("decode under its name");
     assert_eq!(decoded, segment, "decode and parse disagree");
     let (again_id, again) = segment.encode(codec);

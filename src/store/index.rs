@@ -413,6 +413,27 @@ impl Index {
     }
 }
 
+/// The index of stored segments `segments` (named by their ids, which are checked) with no
+/// marks, as a put builds it: for checks of the builder against [`Segment::parse`].
+pub(crate) fn build_from(codec: &Codec, segments: &[(SegmentId, Bytes)]) -> Result<Index> {
+    let mut builder = IndexBuilder::new(Vec::new(), 0);
+    for (id, stored) in segments {
+        if PackId::of(stored) != *id {
+            return Err(Error::integrity(
+                format!("index segment {id}"),
+                "content does not match its name",
+            ));
+        }
+        let meta = ObjectMeta {
+            key: segment_key(id),
+            size: stored.len() as u64,
+            modified: None,
+        };
+        builder.segment(*id, meta, codec, stored.clone())?;
+    }
+    Ok(builder.finish())
+}
+
 /// Builds an [`Index`] from segments read in any order, holding each one's entries as slots
 /// only: the segments themselves are dropped as they are read.
 struct IndexBuilder {
