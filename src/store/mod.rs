@@ -872,11 +872,6 @@ impl Vault {
         }
     }
 
-    /// Runs `f` on the loaded index (loading it first); for gc and verify.
-    pub async fn index_view<T>(&self, f: impl FnOnce(&index::Index) -> T) -> Result<T> {
-        self.with_index(f).await
-    }
-
     /// Makes every chunk stored so far durable and findable: in a format-2 vault, uploads the
     /// open pack, waits for every pack upload, then writes one index segment for them. Nothing
     /// to do in a format-1 vault, whose chunks are durable once stored.
