@@ -567,11 +567,12 @@ pub async fn load(backend: &DynBackend, codec: &Codec, local: Option<&Path>) -> 
     use futures::StreamExt;
     let (marks, segments) = list(backend, local).await?;
     // A plain segment takes 40 bytes an entry, a sealed one a little more: enough room for
-    // every entry at once, so the slots are never copied while they grow.
+    // every entry at once, so the slots are never copied while they grow. The sizes come from
+    // the store's listing, so the room taken on their word is capped (4 M entries, 176 MiB).
     let stored: u64 = segments.iter().map(|(_, m)| m.size.min(MAX_SEGMENT)).sum();
     let expected = usize::try_from(stored / 40)
         .unwrap_or(usize::MAX)
-        .min(16 << 20);
+        .min(4 << 20);
     let mut builder = IndexBuilder::new(marks, expected);
     let local = local.map(Path::to_path_buf);
     let mut fetched = futures::stream::iter(segments)
