@@ -1,8 +1,9 @@
 //! The local-directory backend: one file per key under a root directory. Writes go to a temp file
 //! in the target directory, are fsynced, renamed into place and the directory fsynced, so a crash
-//! leaves the old object or the new one, never a torn file. Keys are validated before they become
-//! paths, and no symbolic link below the root is followed (nor listed), so no key can reach
-//! outside the root.
+//! leaves the old object or the new one, never a torn file. Large objects (packs, big chunks) are
+//! written with direct I/O where the file system allows it, sparing the copy into the page cache.
+//! Keys are validated before they become paths, and no symbolic link below the root is followed
+//! (nor listed), so no key can reach outside the root.
 
 use std::fmt;
 use std::fs::{self, File};
@@ -151,8 +152,12 @@ impl LocalBackend {
                 io::ErrorKind::NotADirectory => a_file_is_in_the_way(key),
                 _ => Error::io("create temp file in", dir.display(), e),
             })?;
-        tmp.write_all(data)
-            .map_err(|e| Error::io("write", path.display(), e))?;
+        let written = if self.sync {
+            write_object(tmp.as_file_mut(), data).map(drop)
+        } else {
+            tmp.write_all(data)
+        };
+        written.map_err(|e| Error::io("write", path.display(), e))?;
         if self.sync {
             tmp.as_file()
                 .sync_all()
@@ -352,6 +357,89 @@ fn sweep_dir(
 }
 
 /// A local vault cannot hold both `a` and `a/b`: one of them would have to be a directory.
+/// Objects at least this large are written with `O_DIRECT` (Linux) when writes are fsynced:
+/// the copy into the page cache cost as much CPU as hashing the data on the project's machines
+/// (a 1 GiB put: over 1 s of system time, half the CPU of the put), and a fsynced object is not
+/// read back soon by the writer.
+const DIRECT_FROM: usize = 1 << 20;
+/// Alignment of a direct write's buffer, offset and length.
+const DIRECT_ALIGN: usize = 4096;
+/// Bytes written per direct write, copied through an aligned buffer of this size (one per
+/// thread that writes large objects).
+const DIRECT_PIECE: usize = 1 << 20;
+
+/// Writes all of `data` to `file` (new and empty): the largest aligned prefix of a large object
+/// with `O_DIRECT` where the file system allows it, the rest through the page cache. Returns the
+/// bytes written directly.
+fn write_object(file: &mut File, data: &[u8]) -> io::Result<usize> {
+    let mut done = 0;
+    #[cfg(target_os = "linux")]
+    if data.len() >= DIRECT_FROM && set_direct(file, true) {
+        let direct = write_direct(file, &data[..data.len() / DIRECT_ALIGN * DIRECT_ALIGN]);
+        if !set_direct(file, false) {
+            return Err(io::Error::other("could not leave direct I/O"));
+        }
+        done = direct?;
+    }
+    file.write_all(&data[done..])?;
+    Ok(done)
+}
+
+/// Turns `O_DIRECT` on or off for `file`; false if the file system refused.
+#[cfg(target_os = "linux")]
+fn set_direct(file: &File, on: bool) -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: F_GETFL and F_SETFL only read and set the status flags of a descriptor that
+    // `file` keeps open for the duration of the call.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 {
+            return false;
+        }
+        let flags = if on {
+            flags | libc::O_DIRECT
+        } else {
+            flags & !libc::O_DIRECT
+        };
+        libc::fcntl(fd, libc::F_SETFL, flags) == 0
+    }
+}
+
+/// Writes `body` (a multiple of [`DIRECT_ALIGN`] long) to `file` opened for direct I/O, through
+/// an aligned buffer; returns how many bytes it wrote. It stops early, leaving the rest to
+/// buffered writes, if the file system rejects a direct write (EINVAL) or writes short.
+#[cfg(target_os = "linux")]
+fn write_direct(file: &mut File, body: &[u8]) -> io::Result<usize> {
+    thread_local! {
+        static ALIGNED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    ALIGNED.with_borrow_mut(|scratch| {
+        if scratch.is_empty() {
+            *scratch = vec![0; DIRECT_PIECE + DIRECT_ALIGN];
+        }
+        let start = scratch.as_ptr().align_offset(DIRECT_ALIGN);
+        let aligned = &mut scratch[start..start + DIRECT_PIECE];
+        let mut done = 0;
+        while done < body.len() {
+            let piece = &body[done..body.len().min(done + DIRECT_PIECE)];
+            aligned[..piece.len()].copy_from_slice(piece);
+            match file.write(&aligned[..piece.len()]) {
+                Ok(n) => {
+                    done += n;
+                    if n < piece.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    })
+}
+
 fn a_file_is_in_the_way(key: &str) -> Error {
     Error::new(
         ErrorKind::Conflict,
@@ -555,5 +643,95 @@ impl Backend for LocalBackend {
                 details: vec![],
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Content whose every 4 KiB block differs, so a block written twice or out of place shows.
+    fn content(len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i % 251) as u8 ^ (i / 4096) as u8)
+            .collect()
+    }
+
+    /// Sizes around the direct-write threshold and piece size, with and without unaligned tails.
+    const SIZES: [usize; 6] = [
+        DIRECT_FROM - 1,
+        DIRECT_FROM,
+        DIRECT_FROM + 1,
+        2 * DIRECT_PIECE,
+        3 * DIRECT_PIECE + DIRECT_ALIGN - 1,
+        5 * DIRECT_PIECE + 7,
+    ];
+
+    /// Whether `file`'s file system takes direct I/O.
+    fn direct_allowed(file: &File) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            let allowed = set_direct(file, true);
+            assert!(set_direct(file, false));
+            allowed
+        }
+        #[cfg(not(target_os = "linux"))]
+        false
+    }
+
+    fn write_and_read_back(dir: &Path) {
+        for len in SIZES {
+            let data = content(len);
+            let path = dir.join(format!("object-{len}"));
+            let mut file = File::create(&path).unwrap();
+            let direct_io = cfg!(target_os = "linux") && direct_allowed(&file);
+            let direct = write_object(&mut file, &data).unwrap();
+            let expected = if direct_io && len >= DIRECT_FROM {
+                len / DIRECT_ALIGN * DIRECT_ALIGN
+            } else {
+                0
+            };
+            assert_eq!(direct, expected, "bytes of {len} written directly");
+            file.sync_all().unwrap();
+            drop(file);
+            assert_eq!(
+                fs::read(&path).unwrap(),
+                data,
+                "{len} bytes in {}",
+                dir.display()
+            );
+        }
+    }
+
+    #[test]
+    fn large_objects_written_directly_read_back_byte_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        write_and_read_back(dir.path());
+    }
+
+    #[test]
+    fn large_objects_read_back_byte_identical_on_tmpfs_too() {
+        // tmpfs takes direct I/O on some kernels and not on others (then the write is buffered).
+        let shm = Path::new("/dev/shm");
+        if !shm.is_dir() {
+            return;
+        }
+        let dir = tempfile::tempdir_in(shm).unwrap();
+        write_and_read_back(dir.path());
+    }
+
+    #[tokio::test]
+    async fn a_fsynced_vault_stores_large_objects_byte_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(&LocalConfig::new(dir.path())).unwrap();
+        for len in SIZES {
+            let data = Bytes::from(content(len));
+            let key = format!("packs/ab/{len}");
+            backend
+                .put(&key, data.clone(), PutMode::Overwrite)
+                .await
+                .unwrap();
+            assert_eq!(backend.get(&key).await.unwrap(), data, "{len} bytes");
+        }
     }
 }

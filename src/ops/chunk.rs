@@ -5,14 +5,13 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::error::ErrorKind;
 use crate::error::{Error, Result};
-use crate::store::Vault;
 use crate::store::chunker::ChunkerConfig;
+use crate::store::{Vault, cpu_work, identify};
 
 use super::put::pipeline;
 
@@ -101,38 +100,42 @@ pub async fn plan(
     let file = File::open(path).map_err(|e| Error::io("open", path.display(), e))?;
     let size_hint = file.metadata().ok().map(|m| m.len());
     let what = path.display().to_string();
-    let seen = Mutex::new(HashSet::new());
+    let mut seen = HashSet::new();
     let (found, sha256) = pipeline(
         Box::new(file),
         size_hint,
         &what,
-        vault.codec(),
         chunker,
+        0,
         parallel,
-        |chunk, id| {
+        |batch| {
             let vault = Arc::clone(vault);
-            let repeated = !seen.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
             async move {
-                let exists = repeated || vault.holds_chunk(id).await?;
-                let size = chunk.len() as u64;
-                // The frame this chunk would be stored as, compressed and sealed like a put.
-                let stored = if exists {
-                    0
-                } else {
-                    let codec = vault.codec().clone();
-                    tokio::task::spawn_blocking(move || codec.encode_chunk(id, &chunk).len() as u64)
-                        .await
-                        .map_err(|e| {
-                            Error::new(
-                                ErrorKind::BackendError,
-                                format!("chunk encode task failed: {e}"),
-                            )
-                        })?
-                };
-                Ok((size, id, exists, stored))
+                let mut found = Vec::with_capacity(batch.len());
+                for chunk in batch {
+                    let size = chunk.len() as u64;
+                    let id = identify(vault.codec(), &chunk).await?;
+                    let exists = vault.holds_chunk(id).await?;
+                    // The frame this chunk would be stored as, compressed and sealed like a put.
+                    let stored = if exists {
+                        0
+                    } else {
+                        let codec = vault.codec().clone();
+                        cpu_work(chunk.len(), move || {
+                            codec.encode_chunk(id, &chunk).len() as u64
+                        })
+                        .await?
+                    };
+                    found.push((size, id, exists, stored));
+                }
+                Ok(found)
             }
         },
-        futures::future::ok,
+        // A chunk seen earlier in the file is stored by then: settled in content order.
+        |(size, id, exists, stored)| {
+            let repeated = !seen.insert(id);
+            futures::future::ok((size, id, exists || repeated, stored))
+        },
     )
     .await?;
     let mut list = Vec::with_capacity(found.len());
