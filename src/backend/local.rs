@@ -372,15 +372,18 @@ const DIRECT_PIECE: usize = 1 << 20;
 /// with `O_DIRECT` where the file system allows it, the rest through the page cache. Returns the
 /// bytes written directly.
 fn write_object(file: &mut File, data: &[u8]) -> io::Result<usize> {
-    let mut done = 0;
     #[cfg(target_os = "linux")]
-    if data.len() >= DIRECT_FROM && set_direct(file, true) {
+    let done = if data.len() >= DIRECT_FROM && set_direct(file, true) {
         let direct = write_direct(file, &data[..data.len() / DIRECT_ALIGN * DIRECT_ALIGN]);
         if !set_direct(file, false) {
             return Err(io::Error::other("could not leave direct I/O"));
         }
-        done = direct?;
-    }
+        direct?
+    } else {
+        0
+    };
+    #[cfg(not(target_os = "linux"))]
+    let done = 0;
     file.write_all(&data[done..])?;
     Ok(done)
 }

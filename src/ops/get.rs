@@ -132,23 +132,29 @@ async fn pump<W: Write + Send + 'static>(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<(W, Option<String>)> {
     let whole = start == 0 && end == manifest.size;
-    let (write_tx, write_rx) = mpsc::sync_channel::<Bytes>(2);
+    // The writer and the hasher take a run's pieces at a time: one hand-off per run, not per
+    // chunk (a pack's run holds dozens of small chunks).
+    let (write_tx, write_rx) = mpsc::sync_channel::<Arc<Vec<Bytes>>>(2);
     let writer = std::thread::spawn(move || -> Result<W> {
         let mut sink = sink;
-        for piece in write_rx {
-            sink.write_all(&piece)
-                .map_err(|e| Error::io("write", &sink_name, e))?;
+        for pieces in write_rx {
+            for piece in pieces.iter() {
+                sink.write_all(piece)
+                    .map_err(|e| Error::io("write", &sink_name, e))?;
+            }
         }
         sink.flush()
             .map_err(|e| Error::io("write", &sink_name, e))?;
         Ok(sink)
     });
     let (hash_tx, hasher) = if whole {
-        let (tx, rx) = mpsc::sync_channel::<Bytes>(2);
+        let (tx, rx) = mpsc::sync_channel::<Arc<Vec<Bytes>>>(2);
         let handle = std::thread::spawn(move || {
             let mut h = Sha256::new();
-            for piece in rx {
-                h.update(&piece);
+            for pieces in rx {
+                for piece in pieces.iter() {
+                    h.update(piece);
+                }
             }
             hex::encode(h.finalize())
         });
@@ -184,19 +190,22 @@ async fn pump<W: Write + Send + 'static>(
         .buffered(window.width());
     let streamed = fetched
         .try_for_each(|(run, datas, _held)| {
-            let mut sent = true;
-            for (c, data) in run.iter().zip(datas) {
-                let from = start.saturating_sub(c.offset).min(c.size) as usize;
-                let to = (end.min(c.offset + c.size) - c.offset) as usize;
-                let piece = data.slice(from..to);
-                let len = piece.len() as u64;
-                sent = sent
-                    && hash_tx
-                        .as_ref()
-                        .is_none_or(|tx| tx.send(piece.clone()).is_ok())
-                    && write_tx.send(piece).is_ok();
-                reporter.on_bytes(len);
-            }
+            let pieces: Vec<Bytes> = run
+                .iter()
+                .zip(datas)
+                .map(|(c, data)| {
+                    let from = start.saturating_sub(c.offset).min(c.size) as usize;
+                    let to = (end.min(c.offset + c.size) - c.offset) as usize;
+                    data.slice(from..to)
+                })
+                .collect();
+            let len: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+            let pieces = Arc::new(pieces);
+            let sent = hash_tx
+                .as_ref()
+                .is_none_or(|tx| tx.send(Arc::clone(&pieces)).is_ok())
+                && write_tx.send(pieces).is_ok();
+            reporter.on_bytes(len);
             futures::future::ready(if sent {
                 Ok(())
             } else {
@@ -427,10 +436,16 @@ fn dir_of(path: &Path) -> PathBuf {
 
 /// Reads a single-chunk (or empty) object, checks its chunk and whole-content SHA-256, and writes
 /// it to a temp file beside `dest` without syncing: [`place`] makes a whole batch durable at once.
+///
+/// The file is written on the blocking pool, where it goes on even when this future is dropped
+/// (a sibling file failed). `inflight` is held until that work is over and its temp file is gone
+/// with it, so a failed get can wait for every such file before removing the directories it
+/// made.
 async fn stage_small(
     vault: &Arc<Vault>,
     m: &Manifest,
     dest: PathBuf,
+    inflight: &Arc<tokio::sync::RwLock<()>>,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<(GetReceipt, Staged)> {
     let started = Instant::now();
@@ -444,8 +459,11 @@ async fn stage_small(
     let plain_ids = vault.codec().cipher().is_none();
     let m = m.clone();
     let shown = dest.display().to_string();
-    let (m, staged, digest) =
-        tokio::task::spawn_blocking(move || -> Result<(Manifest, Staged, String)> {
+    let held = Arc::clone(inflight).read_owned().await;
+    let (written, held) = tokio::task::spawn_blocking(move || {
+        // Returned beside the result and dropped after it: a result no one awaits any more
+        // (its temp file included) is dropped before the guard.
+        let written = (|| -> Result<(Manifest, Staged, String)> {
             // In a plain vault the id of the only chunk, just verified, is the content's SHA-256.
             let digest = match m.chunks.first() {
                 Some(c) if plain_ids => c.id.to_hex(),
@@ -471,9 +489,13 @@ async fn stage_small(
                 dest: target,
             };
             Ok((m, staged, digest))
-        })
-        .await
-        .map_err(task_failed)??;
+        })();
+        (written, held)
+    })
+    .await
+    .map_err(task_failed)?;
+    drop(held);
+    let (m, staged, digest) = written?;
     reporter.on_bytes(m.size);
     reporter.on_file_done(&m.name);
     let receipt = GetReceipt {
@@ -567,6 +589,7 @@ pub async fn get_tree(
         dest.join(m.name.strip_prefix(&below).unwrap_or(&m.name))
     };
     let created = missing_dirs(dest, manifests.iter().map(path_of));
+    let inflight = Arc::new(tokio::sync::RwLock::new(()));
     let written = async {
         for dir in &created {
             std::fs::create_dir(dir)
@@ -580,10 +603,10 @@ pub async fn get_tree(
         let window = Window::new(parallel);
         let mut staged: Vec<(GetReceipt, Staged)> = futures::stream::iter(small)
             .map(|m| {
-                let (window, path) = (&window, path_of(m));
+                let (window, path, inflight) = (&window, path_of(m), &inflight);
                 async move {
                     let _held = window.admit(m.size).await;
-                    stage_small(vault, m, path, reporter).await
+                    stage_small(vault, m, path, inflight, reporter).await
                 }
             })
             .buffer_unordered(window.width())
@@ -606,7 +629,9 @@ pub async fn get_tree(
     let mut objects = match written {
         Ok(objects) => objects,
         Err(e) => {
-            // Temp files are gone with their handles; only empty directories can be left.
+            // Temp files are gone with their handles once the small files still being written
+            // have finished; then only empty directories are left.
+            let _quiet = inflight.write().await;
             for dir in created.iter().rev() {
                 let _ = std::fs::remove_dir(dir);
             }

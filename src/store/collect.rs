@@ -52,7 +52,8 @@ pub struct PackPlan {
     pub packs_total: u64,
     /// Bytes stored in packs.
     pub pack_bytes: u64,
-    /// Bytes of frames no manifest references (in packs not yet condemned).
+    /// Bytes of frames no manifest references (in packs not yet condemned), and the whole size
+    /// of packs no index segment lists.
     pub dead_bytes: u64,
     /// Packs to condemn because nothing in them is referenced.
     pub dead_packs: u64,
@@ -313,13 +314,15 @@ pub async fn plan(
             .filter(|e| home.get(&e.id) == Some(pack))
             .copied()
             .collect();
+        // Frames only: a pack's header and trailer are neither live nor dead data.
+        let frame_bytes: u64 = entries.iter().map(|e| u64::from(e.len)).sum();
         let live_bytes: u64 = live.iter().map(|e| u64::from(e.len)).sum();
-        let dead_bytes = meta.size.saturating_sub(live_bytes);
+        let dead_bytes = frame_bytes.saturating_sub(live_bytes);
         if live.is_empty() {
             p.dead_packs += 1;
-            p.dead_bytes += meta.size;
+            p.dead_bytes += dead_bytes;
             p.work.condemn.push(*pack);
-        } else if dead_bytes as f64 >= REPACK_DEAD_SHARE * meta.size as f64 {
+        } else if dead_bytes as f64 >= REPACK_DEAD_SHARE * frame_bytes as f64 {
             p.dead_bytes += dead_bytes;
             p.repack_packs += 1;
             p.repack_bytes += live_bytes;
@@ -580,19 +583,7 @@ mod tests {
     }
 
     async fn gc(vault: &Vault, grace: Duration) -> PackReport {
-        let listing = vault.read_index_listing().await.unwrap();
-        let mut referenced = HashSet::new();
-        for (name, version) in vault.list_versions("").await.unwrap() {
-            let (_, ids) = vault
-                .read_manifest(&name, &version, HashSet::new())
-                .await
-                .unwrap();
-            referenced.extend(ids);
-        }
-        let now = store_now(vault).await.unwrap();
-        let p = plan(vault, listing, &referenced, 0, grace, now)
-            .await
-            .unwrap();
+        let p = plan_now(vault, grace).await;
         execute(vault, p).await.unwrap()
     }
 
@@ -679,6 +670,46 @@ mod tests {
         let fresh = Vault::open(Arc::clone(&backend)).await.unwrap();
         assert!(!fresh.holds_chunk(ida).await.unwrap());
         assert!(fresh.holds_chunk(idb).await.unwrap());
+    }
+
+    async fn plan_now(vault: &Vault, grace: Duration) -> PackPlan {
+        let listing = vault.read_index_listing().await.unwrap();
+        let mut referenced = HashSet::new();
+        for (name, version) in vault.list_versions("").await.unwrap() {
+            let (_, ids) = vault
+                .read_manifest(&name, &version, HashSet::new())
+                .await
+                .unwrap();
+            referenced.extend(ids);
+        }
+        let now = store_now(vault).await.unwrap();
+        plan(vault, listing, &referenced, 0, grace, now)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn dead_bytes_count_unreferenced_frames_not_pack_trailers() {
+        let backend: DynBackend = Arc::new(MemoryBackend::new());
+        let v = vault(&backend).await;
+        // Chunk a waits in the open pack while b's put commits both: one pack.
+        let a = data(7);
+        v.put_chunk(ChunkId::of(&a), &PlainChunk::copy_from(&a))
+            .await
+            .unwrap();
+        let kept = put(&v, "b", &data(6)).await;
+        let gone = put(&v, "a", &a).await;
+        let packs = backend.list_all(pack::PACKS_PREFIX).await.unwrap();
+        assert_eq!(packs.len(), 1);
+        let frames = kept.chunks[0].stored.unwrap() + gone.chunks[0].stored.unwrap();
+        assert!(packs[0].size > frames, "a pack holds more than its frames");
+        // Everything referenced: nothing dead, whatever the pack's own header and trailer.
+        assert_eq!(plan_now(&v, Duration::ZERO).await.dead_bytes, 0);
+        // One version removed: exactly its frame is dead.
+        v.remove_version("a", &gone.version).await.unwrap();
+        let p = plan_now(&v, Duration::ZERO).await;
+        assert_eq!(p.dead_bytes, gone.chunks[0].stored.unwrap(), "{p:?}");
+        assert_eq!(p.repack_packs, 1, "half the pack is dead: {p:?}");
     }
 
     #[tokio::test]

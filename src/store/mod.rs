@@ -55,6 +55,15 @@ pub async fn cpu_work<T: Send + 'static>(
     })
 }
 
+/// Chunk `id` framed (compressed and sealed) for a pack: the CPU work of storing a new chunk.
+fn new_frame(codec: &Codec, id: ChunkId, chunk: &codec::PlainChunk) -> PreparedChunk {
+    PreparedChunk::Frame {
+        id,
+        frame: codec.encode_chunk(id, chunk),
+        plain: chunk.len() as u64,
+    }
+}
+
 /// The id of `chunk` under `codec`, hashed on the blocking pool when the chunk is large.
 pub async fn identify(codec: &Codec, chunk: &codec::PlainChunk) -> Result<ChunkId> {
     let (codec, data) = (codec.clone(), chunk.data());
@@ -685,17 +694,11 @@ impl Vault {
         if let Some(done) = self.found_packed(id, chunk) {
             return Ok(done);
         }
-        let frame = if self.codec.is_identity() {
-            self.codec.encode_chunk(id, chunk)
-        } else {
-            let (codec, plain) = (self.codec.clone(), chunk.clone());
-            cpu_work(plain.len(), move || codec.encode_chunk(id, &plain)).await?
-        };
-        Ok(PreparedChunk::Frame {
-            id,
-            frame,
-            plain: chunk.len() as u64,
-        })
+        if self.codec.is_identity() {
+            return Ok(new_frame(&self.codec, id, chunk));
+        }
+        let (codec, plain) = (self.codec.clone(), chunk.clone());
+        cpu_work(plain.len(), move || new_frame(&codec, id, &plain)).await
     }
 
     /// Batches of consecutive chunks a put should hand to [`Vault::identify_and_prepare`]: about
@@ -734,13 +737,9 @@ impl Vault {
                 .into_iter()
                 .map(|chunk| {
                     let id = this.codec.chunk_id(&chunk.data());
-                    let prepared =
-                        this.found_packed(id, &chunk)
-                            .unwrap_or_else(|| PreparedChunk::Frame {
-                                id,
-                                frame: this.codec.encode_chunk(id, &chunk),
-                                plain: chunk.len() as u64,
-                            });
+                    let prepared = this
+                        .found_packed(id, &chunk)
+                        .unwrap_or_else(|| new_frame(&this.codec, id, &chunk));
                     (chunk.len() as u64, id, prepared)
                 })
                 .collect()
