@@ -158,7 +158,9 @@ async fn a_tree_of_small_files_goes_many_times_wider_than_parallel() {
     };
 
     gauge.reset();
-    let summary = put_files(&vault, jobs, &opts, &reporter).await.unwrap();
+    let summary = put_files(&vault, jobs, Vec::new(), &opts, &reporter)
+        .await
+        .unwrap();
     assert_eq!(summary.files, 200);
     let put_width = gauge.most.load(Ordering::SeqCst);
     // 16 × parallel = 32 one-chunk files at once; `parallel` alone would allow 2.
@@ -217,7 +219,9 @@ async fn larger_one_chunk_files_stay_within_the_byte_budget() {
         content_type: None,
         metadata: Default::default(),
     };
-    put_files(&vault, jobs, &opts, &reporter).await.unwrap();
+    put_files(&vault, jobs, Vec::new(), &opts, &reporter)
+        .await
+        .unwrap();
     // parallel 1: a 16 MiB budget holds two 6 MiB files, never three.
     let most = gauge.bytes_most.load(Ordering::SeqCst);
     assert!(
@@ -248,7 +252,9 @@ async fn pack_uploads_in_flight_stay_bounded() {
         content_type: None,
         metadata: Default::default(),
     };
-    put_files(&vault, jobs, &opts, &reporter).await.unwrap();
+    put_files(&vault, jobs, Vec::new(), &opts, &reporter)
+        .await
+        .unwrap();
     // 144 MiB go up as packs of under 16 + 8 MiB, at most three at once.
     let most = gauge.bytes_most.load(Ordering::SeqCst);
     assert!(

@@ -119,6 +119,10 @@ pub trait Backend: Send + Sync + fmt::Display + fmt::Debug {
     }
 }
 
+/// Leftovers of interrupted writes younger than this are kept by gc even with `--grace 0s`:
+/// another process may be writing them right now (a lock file, say).
+pub const MIN_LEFTOVER_AGE: Duration = Duration::from_secs(60);
+
 /// What [`Backend::sweep`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Swept {

@@ -20,6 +20,9 @@ pub const NETWORK: u8 = 6;
 pub const QUOTA: u8 = 7;
 /// The vault is locked by another process.
 pub const LOCKED: u8 = 8;
+/// Committed, incomplete: a directory put stored what it could and skipped entries it names
+/// (in warnings and in `--json`'s `skipped`).
+pub const INCOMPLETE: u8 = 9;
 /// Interrupted (Ctrl-C, SIGINT).
 pub const INTERRUPTED: u8 = 130;
 /// Terminated (SIGTERM).
@@ -37,6 +40,7 @@ Exit codes:
   6    network error or timeout after retries
   7    quota exceeded
   8    vault locked
+  9    committed, incomplete (a put skipped entries it names)
   130  interrupted (SIGINT)
   143  terminated (SIGTERM)";
 
@@ -73,7 +77,9 @@ mod tests {
             NETWORK,
             QUOTA,
             LOCKED,
+            INCOMPLETE,
             INTERRUPTED,
+            TERMINATED,
         ] {
             assert!(
                 TABLE.contains(&format!("  {c} ")),

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use crate::backend::MIN_LEFTOVER_AGE;
 use crate::error::{Error, ErrorKind, Result};
 use crate::report::Reporter;
 use crate::store::Vault;
@@ -19,9 +20,6 @@ use crate::store::layout::ChunkId;
 
 /// Chunks deleted between two re-checks of the manifests.
 pub const BATCH: usize = 1000;
-/// Leftovers of interrupted writes younger than this are kept even with `--grace 0s`: another
-/// process may be writing them right now (a lock file, say).
-pub const MIN_LEFTOVER_AGE: Duration = Duration::from_secs(60);
 
 /// The chunks every manifest references, and which manifests have been read. Only chunk ids
 /// are kept (no chunk list, no name per chunk), each manifest read on its own, so marking a

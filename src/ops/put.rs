@@ -79,8 +79,79 @@ pub struct PutSummary {
     pub bytes_uploaded: u64,
     /// Total content bytes deduplicated.
     pub bytes_deduplicated: u64,
+    /// Whether every entry of the sources was stored; when not, `skipped` names what was not
+    /// and the put exits with the code for "committed, incomplete".
+    pub complete: bool,
+    /// Entries not stored, in path order: sockets, FIFOs and devices in a tree, symlinked
+    /// directories, and files that could not be read or vanished or changed while being read.
+    pub skipped: Vec<Skipped>,
     /// Wall time in milliseconds.
     pub elapsed_ms: u64,
+}
+
+/// An entry of a directory put that was not stored, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The entry's path as the walk found it.
+    pub path: String,
+    /// Why it was not stored.
+    pub reason: String,
+}
+
+impl Skipped {
+    fn new(path: &Path, reason: impl Into<String>) -> Self {
+        Self {
+            path: path.display().to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Where a failure of the source itself is noted (it could not be opened or read, or it changed
+/// while it was read), as opposed to a failure of the vault: a multi-file put skips such a file
+/// and stores the rest.
+#[derive(Debug, Default)]
+struct SourceFault(std::sync::Mutex<Option<String>>);
+
+impl SourceFault {
+    fn set(&self, reason: String) {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        slot.get_or_insert(reason);
+    }
+
+    fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// `result` of opening the source, its error noted as the source's own.
+    fn opened(&self, result: std::io::Result<File>, path: &Path) -> Result<File> {
+        result.map_err(|e| {
+            self.set(format!("cannot be opened: {e}"));
+            Error::io("open", path.display(), e)
+        })
+    }
+
+    /// `result` of a check of the source ([`Stamp`]), its error noted as the source's own.
+    fn checked<T>(&self, result: Result<T>) -> Result<T> {
+        result
+            .inspect_err(|_| self.set("changed while it was read, or could not be checked".into()))
+    }
+}
+
+/// A source reader that notes its read errors in a [`SourceFault`].
+struct Watched<R> {
+    inner: R,
+    fault: Arc<SourceFault>,
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                self.fault.set(format!("cannot be read: {e}"));
+            }
+        })
+    }
 }
 
 /// One source to store under one name.
@@ -360,27 +431,35 @@ async fn put_checked(
     })
 }
 
-/// Stores a small file's content, known to be a single chunk, without the pipeline.
+/// Stores a small file's content, known to be a single chunk, without the pipeline. A failure of
+/// the file itself is noted in `fault`.
 async fn put_small(
     vault: &Arc<Vault>,
     job: &FileJob,
+    fault: &Arc<SourceFault>,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Pending> {
     let started = Instant::now();
     vault.check_name_fits(&job.name)?;
     let path = job.path.clone();
     let codec = vault.codec().clone();
+    let fault = Arc::clone(fault);
     let (chunk, id, sha256) =
         tokio::task::spawn_blocking(move || -> Result<(PlainChunk, ChunkId, String)> {
-            let mut file = File::open(&path).map_err(|e| Error::io("open", path.display(), e))?;
-            let stamp = Stamp::of(&file, &path)?;
+            let file = fault.opened(File::open(&path), &path)?;
+            let stamp = fault.checked(Stamp::of(&file, &path))?;
             let mut buf =
                 Vec::with_capacity(codec::HEADER_LEN + usize::try_from(stamp.len).unwrap_or(0));
             buf.extend_from_slice(&codec::PLAIN_HEADER);
-            file.read_to_end(&mut buf)
+            let mut reader = Watched {
+                inner: &file,
+                fault: Arc::clone(&fault),
+            };
+            reader
+                .read_to_end(&mut buf)
                 .map_err(|e| Error::io("read", path.display(), e))?;
             let data = &buf[codec::HEADER_LEN..];
-            stamp.check(&file, data.len() as u64, &path)?;
+            fault.checked(stamp.check(&file, data.len() as u64, &path))?;
             let id = codec.chunk_id(data);
             // In a plain vault the chunk id of a single chunk is the SHA-256 of the whole content.
             let sha256 = if codec.cipher().is_none() {
@@ -475,33 +554,40 @@ pub async fn put_file(
     opts: &PutOptions,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<PutReceipt> {
-    let pending = store_file(vault, job, opts, reporter).await?;
+    let fault = Arc::default();
+    let pending = store_file(vault, job, opts, &fault, reporter).await?;
     let receipt = commit(vault, pending, opts).await?;
     reporter.on_file_done(&job.name);
     Ok(receipt)
 }
 
-/// Stores one file's content, leaving its version to commit.
+/// Stores one file's content, leaving its version to commit. A failure of the file itself (it
+/// could not be opened or read, or changed while it was read) is noted in `fault`.
 async fn store_file(
     vault: &Arc<Vault>,
     job: &FileJob,
     opts: &PutOptions,
+    fault: &Arc<SourceFault>,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Pending> {
     let pending = if job.is_small(&opts.chunker) {
-        put_small(vault, job, reporter).await?
+        put_small(vault, job, fault, reporter).await?
     } else {
         let path = &job.path;
-        let file = File::open(path).map_err(|e| Error::io("open", path.display(), e))?;
+        let file = fault.opened(File::open(path), path)?;
         let what = path.display().to_string();
         match job.size {
             // A pipe or device: whatever it yields is the content.
             None => {
+                let reader = Watched {
+                    inner: file,
+                    fault: Arc::clone(fault),
+                };
                 put_checked(
                     vault,
                     &job.name,
                     &what,
-                    Box::new(file),
+                    Box::new(reader),
                     None,
                     opts,
                     reporter,
@@ -510,10 +596,11 @@ async fn store_file(
                 .await?
             }
             Some(_) => {
-                let stamp = Stamp::of(&file, path)?;
-                let reader = file
-                    .try_clone()
-                    .map_err(|e| Error::io("open", path.display(), e))?;
+                let stamp = fault.checked(Stamp::of(&file, path))?;
+                let reader = Watched {
+                    inner: fault.opened(file.try_clone(), path)?,
+                    fault: Arc::clone(fault),
+                };
                 put_checked(
                     vault,
                     &job.name,
@@ -522,7 +609,7 @@ async fn store_file(
                     Some(stamp.len),
                     opts,
                     reporter,
-                    |read| stamp.check(&file, read, path),
+                    |read| fault.checked(stamp.check(&file, read, path)),
                 )
                 .await?
             }
@@ -531,11 +618,35 @@ async fn store_file(
     Ok(pending)
 }
 
+/// [`store_file`] for one file of a multi-file put: a failure of the file itself skips it
+/// (`Ok(Err(..))`, with a warning naming it); a failure of the vault fails the put.
+async fn store_or_skip(
+    vault: &Arc<Vault>,
+    job: &FileJob,
+    opts: &PutOptions,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<Result<Pending, Skipped>> {
+    let fault = Arc::new(SourceFault::default());
+    match store_file(vault, job, opts, &fault, reporter).await {
+        Ok(pending) => Ok(Ok(pending)),
+        Err(e) => match fault.take() {
+            Some(reason) => {
+                reporter.on_warning(&format!("skipped {}: {reason}", job.path.display()));
+                Ok(Err(Skipped::new(&job.path, reason)))
+            }
+            None => Err(e),
+        },
+    }
+}
+
 /// Stores many files: one-chunk ones many at a time (see [`Window`]), large ones one after
-/// another (each is already parallel inside), and sums up what was stored.
+/// another (each is already parallel inside), and sums up what was stored. A file that cannot
+/// be read, or vanishes or changes while being read, is skipped with a warning and listed in the
+/// summary beside `skipped` (what the walk already left out); the rest is committed.
 pub async fn put_files(
     vault: &Arc<Vault>,
     jobs: Vec<FileJob>,
+    skipped: Vec<Skipped>,
     opts: &PutOptions,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<PutSummary> {
@@ -562,20 +673,29 @@ pub async fn put_files(
     // One-chunk files are latency-bound (a chunk and a manifest each, fsynced or sent): they go
     // as wide as the window lets them, bounded by bytes in flight.
     let window = Window::new(opts.parallel);
-    let mut stored: Vec<Pending> = futures::stream::iter(small.iter())
+    let mut outcomes: Vec<Result<Pending, Skipped>> = futures::stream::iter(small.iter())
         .map(|job| {
             let window = &window;
             async move {
                 let _held = window.admit(job.size.unwrap_or(0)).await;
-                store_file(vault, job, opts, reporter).await
+                store_or_skip(vault, job, opts, reporter).await
             }
         })
         .buffer_unordered(window.width())
         .try_collect()
         .await?;
     for job in &large {
-        stored.push(store_file(vault, job, opts, reporter).await?);
+        outcomes.push(store_or_skip(vault, job, opts, reporter).await?);
     }
+    let mut skipped = skipped;
+    let mut stored = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        match outcome {
+            Ok(pending) => stored.push(pending),
+            Err(skip) => skipped.push(skip),
+        }
+    }
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
     // Every file's content first, then one flush (in a format-2 vault: the last pack and one
     // index segment for the whole put), then the manifests: an interrupted put commits nothing.
     vault.flush().await?;
@@ -596,6 +716,8 @@ pub async fn put_files(
         new_chunks: objects.iter().map(|r| r.new_chunks).sum(),
         bytes_uploaded: objects.iter().map(|r| r.bytes_uploaded).sum(),
         bytes_deduplicated: objects.iter().map(|r| r.bytes_deduplicated).sum(),
+        complete: skipped.is_empty(),
+        skipped,
         elapsed_ms: millis(started),
         objects,
     })
@@ -606,19 +728,29 @@ pub async fn put_files(
 pub struct TreePlan {
     /// The regular files to store.
     pub jobs: Vec<FileJob>,
-    /// Entries that are not stored (sockets, FIFOs, devices, symlinked directories), and why.
-    pub skipped: Vec<(PathBuf, &'static str)>,
+    /// Entries that are not stored, and why: sockets, FIFOs, devices, symlinked directories,
+    /// dangling symlinks, and entries that cannot be examined, opened or listed.
+    pub skipped: Vec<Skipped>,
 }
 
-/// Plans the files of a directory tree as jobs named `prefix/<relative path>`, checking up front
-/// that every file can be opened and named, so a bad tree is refused before anything is stored.
+/// The entries of directory `dir`, sorted by name.
+fn sorted_entries(dir: &Path) -> std::io::Result<Vec<std::fs::DirEntry>> {
+    let mut entries = std::fs::read_dir(dir)?.collect::<std::io::Result<Vec<_>>>()?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    Ok(entries)
+}
+
+/// Plans the files of a directory tree as jobs named `prefix/<relative path>`. Every name is
+/// checked up front, so a tree holding a name the vault cannot take is refused before anything
+/// is stored. Entries that cannot be stored (see [`TreePlan::skipped`]) are left out, each with
+/// its reason; `root` itself must be readable.
 pub fn plan_tree(root: &Path, prefix: &str, plan: &mut TreePlan) -> Result<()> {
     let entries =
-        std::fs::read_dir(root).map_err(|e| Error::io("read directory", root.display(), e))?;
-    let mut entries: Vec<_> = entries
-        .collect::<std::io::Result<_>>()
-        .map_err(|e| Error::io("read directory", root.display(), e))?;
-    entries.sort_by_key(|e| e.file_name());
+        sorted_entries(root).map_err(|e| Error::io("read directory", root.display(), e))?;
+    plan_entries(entries, prefix, plan)
+}
+
+fn plan_entries(entries: Vec<std::fs::DirEntry>, prefix: &str, plan: &mut TreePlan) -> Result<()> {
     for entry in entries {
         let path = entry.path();
         let file_name = entry.file_name();
@@ -633,27 +765,50 @@ pub fn plan_tree(root: &Path, prefix: &str, plan: &mut TreePlan) -> Result<()> {
         } else {
             format!("{prefix}/{segment}")
         };
-        let meta = std::fs::metadata(&path).map_err(|e| Error::io("stat", path.display(), e))?;
+        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if is_link && e.kind() == std::io::ErrorKind::NotFound => {
+                plan.skipped.push(Skipped::new(&path, "dangling symlink"));
+                continue;
+            }
+            Err(e) => {
+                plan.skipped
+                    .push(Skipped::new(&path, format!("cannot be examined: {e}")));
+                continue;
+            }
+        };
         if meta.is_dir() {
             // Symlinked directories are not followed: they could form cycles.
-            let is_link = entry.file_type().map(|t| t.is_symlink()).unwrap_or(false);
             if is_link {
                 plan.skipped
-                    .push((path, "symlinked directory not followed"));
-            } else {
-                plan_tree(&path, &name, plan)?;
+                    .push(Skipped::new(&path, "symlinked directory not followed"));
+                continue;
+            }
+            match sorted_entries(&path) {
+                Ok(below) => plan_entries(below, &name, plan)?,
+                Err(e) => plan
+                    .skipped
+                    .push(Skipped::new(&path, format!("cannot be listed: {e}"))),
             }
         } else if meta.is_file() {
             layout::validate_new_name(&name)
                 .map_err(|e| e.context(format!("cannot name {}", path.display())))?;
-            File::open(&path).map_err(|e| Error::io("open", path.display(), e))?;
+            if let Err(e) = File::open(&path) {
+                plan.skipped
+                    .push(Skipped::new(&path, format!("cannot be opened: {e}")));
+                continue;
+            }
             plan.jobs.push(FileJob {
                 path,
                 name,
                 size: Some(meta.len()),
             });
         } else {
-            plan.skipped.push((path, "not a regular file"));
+            plan.skipped.push(Skipped::new(
+                &path,
+                "not a regular file (socket, FIFO or device)",
+            ));
         }
     }
     Ok(())
@@ -665,6 +820,77 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
+
+    #[tokio::test]
+    async fn files_that_cannot_be_read_are_skipped_and_the_rest_committed() {
+        use crate::backend::memory::MemoryBackend;
+        use crate::report::NoReporter;
+        use crate::store::VaultOptions;
+
+        let backend = Arc::new(MemoryBackend::new());
+        let vault = Vault::init_with(backend, ChunkerConfig::default(), &VaultOptions::default())
+            .await
+            .unwrap()
+            .0;
+        let vault = Arc::new(vault);
+        let dir = tempfile::tempdir().unwrap();
+        let job = |file: &str, size: u64| FileJob {
+            path: dir.path().join(file),
+            name: format!("t/{file}"),
+            size: Some(size),
+        };
+        std::fs::write(dir.path().join("small"), b"small file").unwrap();
+        let big: Vec<u8> = (0..3u32 << 20).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(dir.path().join("big"), &big).unwrap();
+        // Reading a process's memory at address 0 fails (EIO) even for root: a file that opens
+        // but cannot be read.
+        std::os::unix::fs::symlink("/proc/self/mem", dir.path().join("unreadable")).unwrap();
+        let jobs = vec![
+            job("small", 10),
+            job("big", big.len() as u64),
+            // Planned, then gone before the put reached them: one small, one large.
+            job("gone-small", 10),
+            job("gone-big", 8 << 20),
+            job("unreadable", 0),
+        ];
+        let earlier = vec![Skipped::new(&dir.path().join("sock"), "not a regular file")];
+        let opts = PutOptions {
+            parallel: 2,
+            chunker: ChunkerConfig::default(),
+            content_type: None,
+            metadata: BTreeMap::new(),
+        };
+        let reporter: Arc<dyn Reporter> = Arc::new(NoReporter);
+        let summary = put_files(&vault, jobs, earlier, &opts, &reporter)
+            .await
+            .unwrap();
+        let stored: Vec<&str> = summary.objects.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(stored, ["t/big", "t/small"]);
+        assert!(!summary.complete);
+        let skipped: Vec<(String, &str)> = summary
+            .skipped
+            .iter()
+            .map(|s| {
+                let file = Path::new(&s.path).file_name().unwrap();
+                (file.to_string_lossy().into_owned(), s.reason.as_str())
+            })
+            .collect();
+        let names: Vec<&str> = skipped.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            names,
+            ["gone-big", "gone-small", "sock", "unreadable"],
+            "{skipped:?}"
+        );
+        assert!(skipped[0].1.starts_with("cannot be opened"), "{skipped:?}");
+        assert!(skipped[3].1.starts_with("cannot be read"), "{skipped:?}");
+        // What was committed reads back.
+        for (name, content) in [("t/small", &b"small file"[..]), ("t/big", &big[..])] {
+            let versions = vault.list_versions(name).await.unwrap();
+            assert_eq!(versions.len(), 1, "{name}");
+            let m = summary.objects.iter().find(|o| o.name == name).unwrap();
+            assert_eq!(m.sha256, hex::encode(Sha256::digest(content)), "{name}");
+        }
+    }
 
     #[test]
     fn a_stamp_notices_any_change_of_length_or_time() {

@@ -30,7 +30,7 @@ use super::Vault;
 use super::index::{self, LEGACY, Listing, Mark, SegmentId};
 use super::layout::{self, ChunkId};
 use super::pack::{self, PackEntry, PackId};
-use crate::backend::{ObjectMeta, PutMode};
+use crate::backend::{MIN_LEFTOVER_AGE, ObjectMeta, PutMode};
 use crate::error::{Error, ErrorKind, Result};
 
 /// A pack whose dead bytes are at least this share of it is repacked: copying its live bytes
@@ -403,10 +403,6 @@ pub struct PackReport {
     /// Their size in bytes.
     pub leftover_bytes: u64,
 }
-
-/// Leftovers of interrupted writes younger than this are kept even with `--grace 0s`: another
-/// process may be writing them right now.
-const MIN_LEFTOVER_AGE: Duration = Duration::from_secs(60);
 
 /// Executes a plan: repack, write the superseding segment and the new mark, then sweep.
 pub async fn execute(vault: &Vault, plan: PackPlan) -> Result<PackReport> {

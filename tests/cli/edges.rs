@@ -1,5 +1,5 @@
 //! Sources and destinations at the edges: pipes and devices, files that change while a put reads
-//! them, names a put must refuse, destinations a get must not replace, a tree get that fails
+//! them, entries a tree put skips, names a put must refuse, destinations a get must not replace, a tree get that fails
 //! half-way, a full stdout, and a manifest whose content digest no longer matches its chunks.
 
 use std::ffi::CString;
@@ -27,6 +27,39 @@ fn is_fifo(path: &Path) -> bool {
     std::fs::symlink_metadata(path)
         .map(|m| m.file_type().is_fifo())
         .unwrap_or(false)
+}
+
+/// A thread appending to a file every millisecond, from before `start` returns until `stop`.
+struct Appender {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Appender {
+    fn start(path: &Path) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (path, stop) = (path.to_path_buf(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    f.write_all(&[7u8; 4096]).unwrap();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        // Running before a put started next opens the file.
+        std::thread::sleep(Duration::from_millis(20));
+        Self { stop, thread }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+    }
 }
 
 fn names(env: &Env) -> Vec<String> {
@@ -73,26 +106,83 @@ fn a_fifo_is_read_once_to_its_end() {
 fn a_file_that_grows_while_it_is_read_stores_nothing() {
     let env = Env::with_vault();
     let src = env.write("growing.bin", &random_bytes(4, 4 * MIB));
-    let stop = Arc::new(AtomicBool::new(false));
-    let appender = {
-        let (src, stop) = (src.clone(), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            let mut f = std::fs::OpenOptions::new().append(true).open(&src).unwrap();
-            while !stop.load(Ordering::Relaxed) {
-                f.write_all(&[7u8; 4096]).unwrap();
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        })
-    };
-    // The appender runs before the put opens the file and until it has exited.
-    std::thread::sleep(Duration::from_millis(20));
+    let appender = Appender::start(&src);
     let out = env.ldv().arg("put").arg(&src).arg("grows").assert().code(1);
-    stop.store(true, Ordering::Relaxed);
-    appender.join().unwrap();
+    appender.stop();
     let line = error_line(out.get_output());
     assert!(line.contains("changed while it was read"), "{line}");
     assert!(line.contains("growing.bin"), "{line}");
     assert!(names(&env).is_empty(), "a version was committed");
+}
+
+#[test]
+fn a_tree_put_skips_what_it_cannot_store_commits_the_rest_and_exits_9() {
+    let env = Env::with_vault();
+    let tree = env.path("tree");
+    env.write("tree/keep.txt", b"kept");
+    env.write("tree/sub/deep.bin", &random_bytes(9, 3000));
+    let growing = env.write("tree/sub/growing.bin", &random_bytes(10, 4 * MIB));
+    mkfifo(&tree.join("fifo"));
+    let _socket = std::os::unix::net::UnixListener::bind(tree.join("sock")).unwrap();
+    std::os::unix::fs::symlink(tree.join("nowhere"), tree.join("dangling")).unwrap();
+    std::os::unix::fs::symlink(tree.join("sub"), tree.join("linked-dir")).unwrap();
+    // Opens, but reading a process's memory at address 0 fails (EIO), even for root.
+    std::os::unix::fs::symlink("/proc/self/mem", tree.join("unreadable")).unwrap();
+    let appender = Appender::start(&growing);
+    let out = env
+        .ldv()
+        .args(["--json", "put"])
+        .arg(&tree)
+        .arg("t")
+        .assert()
+        .code(9);
+    appender.stop();
+    let out = out.get_output();
+    let summary = json_of(out);
+    assert_eq!(summary["complete"], false, "{summary}");
+    let skipped: Vec<(String, String)> = summary["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let path = Path::new(s["path"].as_str().unwrap());
+            let file = path.strip_prefix(&tree).unwrap().display().to_string();
+            (file, s["reason"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let files: Vec<&str> = skipped.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        files,
+        [
+            "dangling",
+            "fifo",
+            "linked-dir",
+            "sock",
+            "sub/growing.bin",
+            "unreadable"
+        ],
+        "{skipped:?}"
+    );
+    let reason = |file: &str| &skipped.iter().find(|(f, _)| f == file).unwrap().1;
+    assert_eq!(reason("dangling"), "dangling symlink");
+    assert!(reason("sock").starts_with("not a regular file"));
+    assert!(reason("sub/growing.bin").starts_with("changed while it was read"));
+    assert!(reason("unreadable").starts_with("cannot be read"));
+    // Each is named in a warning, and the rest is committed.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (file, _) in &skipped {
+        assert!(
+            stderr.contains(&format!("skipped {}", tree.join(file).display())),
+            "{file}: {stderr}"
+        );
+    }
+    assert_eq!(names(&env), ["t/keep.txt", "t/sub/deep.bin"]);
+    env.ldv()
+        .args(["get", "t"])
+        .arg(env.path("back"))
+        .assert()
+        .success();
+    assert_file(&env.path("back/keep.txt"), b"kept");
 }
 
 #[test]

@@ -5,17 +5,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cli::args::PutArgs;
+use crate::cli::exit;
 use crate::cli::output;
 use crate::cli::{Ctx, locked};
 use crate::error::{Error, Result};
-use crate::ops::put::{self, FileJob, PutOptions, PutReceipt};
+use crate::ops::put::{self, FileJob, PutOptions, PutReceipt, Skipped};
 use crate::store::layout::validate_new_name;
 
 use super::emit;
 
 enum Plan {
     Stdin(String),
-    Files(Vec<FileJob>, Vec<(PathBuf, &'static str)>),
+    Files(Vec<FileJob>, Vec<Skipped>),
 }
 
 fn dir_name(path: &Path) -> Result<String> {
@@ -111,9 +112,9 @@ fn line(r: &PutReceipt) -> String {
 pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
     let plan = plan(&args.args)?;
     if let Plan::Files(_, skipped) = &plan {
-        for (path, why) in skipped {
+        for s in skipped {
             ctx.reporter
-                .on_warning(&format!("skipped {}: {why}", path.display()));
+                .on_warning(&format!("skipped {}: {}", s.path, s.reason));
         }
     }
     let (vault, _) = ctx.vault().await?;
@@ -147,9 +148,10 @@ pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
                 ctx.reporter.on_done();
                 emit(ctx, &receipt, |r| output::line(line(r)))?;
             }
-            Plan::Files(jobs, _) => {
+            Plan::Files(jobs, skipped) => {
                 let summary =
-                    put::put_files(&vault, jobs, &opts, &Arc::clone(&ctx.reporter)).await?;
+                    put::put_files(&vault, jobs, skipped, &opts, &Arc::clone(&ctx.reporter))
+                        .await?;
                 ctx.reporter.on_done();
                 emit(ctx, &summary, |summary| {
                     for r in &summary.objects {
@@ -163,11 +165,21 @@ pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
                         output::size(summary.bytes_uploaded),
                         output::size(summary.bytes_deduplicated),
                         output::rate(summary.size, summary.elapsed_ms),
-                    ))
+                    ))?;
+                    if !summary.complete {
+                        output::line(format!(
+                            "incomplete: {} entries skipped (named above), the rest committed",
+                            summary.skipped.len()
+                        ))?;
+                    }
+                    Ok(())
                 })?;
+                if !summary.complete {
+                    return Ok(exit::INCOMPLETE);
+                }
             }
         }
-        Ok(0)
+        Ok(exit::OK)
     })
     .await
 }
