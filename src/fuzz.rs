@@ -1483,6 +1483,7 @@ fn seed_manifests() -> Vec<Manifest> {
         created_at: created,
         content_type: None,
         metadata: BTreeMap::new(),
+        tree: None,
         chunks: Vec::new(),
     };
     let mut two = base.clone();

@@ -146,10 +146,15 @@ fn parse_pack_size(s: &str) -> Result<u64, String> {
 /// `ldv put`.
 #[derive(Debug, Args)]
 pub struct PutArgs {
-    /// SRC... [NAME]: files, directories, or - for stdin; with several sources the last
-    /// argument is the name prefix they go under.
+    /// SRC... [NAME]: files, directories, or - for stdin. In a format-2 vault a directory, or
+    /// several sources, become one tree version of NAME; in a format-1 vault each file becomes
+    /// a version of its own under the NAME prefix.
     #[arg(required = true, num_args = 1.., value_name = "SRC|NAME")]
     pub args: Vec<String>,
+    /// Read every file of a tree again, instead of reusing the entries of files whose size,
+    /// times and inode are those of the tree's previous version.
+    #[arg(long)]
+    pub reread: bool,
     /// MIME type to record.
     #[arg(long, value_name = "TYPE")]
     pub content_type: Option<String>,
@@ -168,7 +173,8 @@ fn parse_meta(s: &str) -> Result<(String, String), String> {
 /// `ldv get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// NAME or NAME@VERSION; a NAME with objects below NAME/ fetches that tree.
+    /// NAME, NAME@VERSION, or a path in a tree: NAME/path, NAME@VERSION/path; a tree (or a
+    /// directory in one, or a NAME with objects below NAME/) is written into a directory.
     pub object: String,
     /// Destination file or directory, or - for stdout [default: ./BASENAME].
     pub dest: Option<String>,

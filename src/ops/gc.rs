@@ -44,7 +44,9 @@ impl Marks {
         let count = fresh.len();
         let mut manifests = futures::stream::iter(fresh)
             .map(|(name, version)| async move {
-                let ids = vault.read_manifest(&name, &version, HashSet::new()).await;
+                let ids = vault
+                    .read_manifest_deep(&name, &version, HashSet::new())
+                    .await;
                 (name, version, ids)
             })
             .buffered(crate::ops::fanout(parallel));
@@ -81,7 +83,9 @@ impl Marks {
         let mut by = HashMap::new();
         let mut manifests = futures::stream::iter(versions)
             .map(|(name, version)| async move {
-                let ids = vault.read_manifest(name, version, HashSet::new()).await;
+                let ids = vault
+                    .read_manifest_deep(name, version, HashSet::new())
+                    .await;
                 (name, version, ids)
             })
             .buffered(crate::ops::fanout(parallel));

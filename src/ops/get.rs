@@ -20,7 +20,8 @@ use crate::ops::{Window, fanout};
 use crate::report::Reporter;
 use crate::store::Vault;
 use crate::store::layout::ObjectRef;
-use crate::store::manifest::Manifest;
+use crate::store::manifest::{ChunkRef, Manifest};
+use crate::store::tree::{Entry, Kind, Tree};
 
 /// What one get wrote.
 #[derive(Debug, Clone, Serialize)]
@@ -582,6 +583,9 @@ pub async fn get_tree(
         .buffered(fanout(parallel))
         .try_collect()
         .await?;
+    // Tree versions below the prefix are restored as directories, after the files.
+    let (trees, manifests): (Vec<Manifest>, Vec<Manifest>) =
+        manifests.into_iter().partition(Manifest::is_tree);
     let total: u64 = manifests.iter().map(|m| m.size).sum();
     reporter.on_start(Some(total), Some(manifests.len() as u64));
     let path_of = |m: &Manifest| {
@@ -638,6 +642,12 @@ pub async fn get_tree(
             return Err(e);
         }
     };
+    for m in &trees {
+        let listing = vault.read_tree(m).await?;
+        let into = path_of(m);
+        let restored = restore_tree(vault, m, &listing, "", &into, parallel, reporter).await?;
+        objects.extend(restored.objects);
+    }
     objects.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(GetSummary {
         files: objects.len() as u64,
@@ -670,4 +680,389 @@ fn missing_dirs(dest: &Path, files: impl Iterator<Item = PathBuf>) -> Vec<PathBu
     let mut missing: Vec<PathBuf> = missing.into_iter().collect();
     missing.sort_by_key(|d| d.components().count());
     missing
+}
+
+/// Sets the modification time of `path` itself (a symlink is not followed).
+fn set_mtime_nofollow(path: &Path, t: crate::store::tree::Time) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: t.secs,
+            tv_nsec: i64::from(t.nanos),
+        },
+    ];
+    // SAFETY: `c` is a NUL-terminated path and `times` two timespecs, both alive for the call.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Gives a written (not yet renamed) file the mode and modification time its entry records.
+fn set_file_attrs(file: &std::fs::File, e: &Entry) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(t) = e.mtime.to_system() {
+        file.set_modified(t)?;
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(e.mode))
+}
+
+/// The path of entry `e` below `dest`, for a restore of the directory `strip` bytes long
+/// (with its `/`) at the front of every entry's path.
+fn restored_path(dest: &Path, e: &Entry, strip: usize) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    dest.join(std::ffi::OsStr::from_bytes(&e.path[strip..]))
+}
+
+/// Fails if something other than a regular file or symlink is at `path`, where a restored
+/// file or symlink is renamed into place (the rename replaces a file or a symlink itself,
+/// never what a symlink points to).
+fn check_replaceable(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(Error::config(format!(
+            "{} is a directory; get will not replace it with a file",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Restores tree version `m` (its listing `tree`), or only its directory `sub`, into `dest`:
+/// every file with its mode and modification time, directories (empty ones too) with theirs,
+/// and symlinks as links. Nothing is written outside `dest`: the listing was checked to name
+/// only paths below its root, each inside a directory entry, and a directory that already
+/// exists below `dest` must be a real directory, not a symlink. Files are checked and staged
+/// beside their destinations before any is renamed into place, and symlinks are made last, so
+/// no write goes through a link this get made. If staging fails, the directories the get
+/// made are removed.
+#[allow(clippy::too_many_arguments)]
+pub async fn restore_tree(
+    vault: &Arc<Vault>,
+    m: &Manifest,
+    tree: &Tree,
+    sub: &str,
+    dest: &Path,
+    parallel: usize,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<GetSummary> {
+    let started = Instant::now();
+    if dest.as_os_str().is_empty() {
+        return Err(Error::config("the destination directory is empty"));
+    }
+    let entries = tree.below(sub.as_bytes());
+    let strip = if sub.is_empty() { 0 } else { sub.len() + 1 };
+    let files: Vec<&Entry> = entries.iter().filter(|e| e.kind == Kind::File).collect();
+    reporter.on_start(
+        Some(files.iter().map(|e| e.size).sum()),
+        Some(files.len() as u64),
+    );
+
+    // Directories first: `dest` (and any missing parents), then every directory entry.
+    let dirs: Vec<PathBuf> = entries
+        .iter()
+        .filter(|e| e.kind == Kind::Dir)
+        .map(|e| restored_path(dest, e, strip))
+        .collect();
+    let root = dest.to_path_buf();
+    let created = tokio::task::spawn_blocking(move || -> Result<Vec<PathBuf>> {
+        let mut created = missing_dirs(&root, std::iter::once(root.join("x")));
+        for dir in &created {
+            std::fs::create_dir(dir)
+                .map_err(|e| Error::io("create directory", dir.display(), e))?;
+        }
+        if !std::fs::metadata(&root).is_ok_and(|m| m.is_dir()) {
+            return Err(Error::config(format!(
+                "{} exists and is not a directory",
+                root.display()
+            )));
+        }
+        let made = (|| {
+            for dir in &dirs {
+                match std::fs::symlink_metadata(dir) {
+                    Ok(meta) if meta.is_dir() => {}
+                    Ok(_) => {
+                        return Err(Error::config(format!(
+                            "{} exists and is not a directory; get does not write through it",
+                            dir.display()
+                        )));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        std::fs::create_dir(dir)
+                            .map_err(|e| Error::io("create directory", dir.display(), e))?;
+                        created.push(dir.clone());
+                    }
+                    Err(e) => return Err(Error::io("stat", dir.display(), e)),
+                }
+            }
+            Ok(())
+        })();
+        match made {
+            Ok(()) => Ok(created),
+            Err(e) => {
+                for dir in created.iter().rev() {
+                    let _ = std::fs::remove_dir(dir);
+                }
+                Err(e)
+            }
+        }
+    })
+    .await
+    .map_err(task_failed)??;
+
+    let inflight = Arc::new(tokio::sync::RwLock::new(()));
+    let staged = stage_tree_files(vault, m, &files, dest, strip, parallel, &inflight, reporter);
+    let placed = async {
+        let staged = staged.await?;
+        tokio::task::spawn_blocking(move || place(staged))
+            .await
+            .map_err(task_failed)?
+    }
+    .await;
+    if let Err(e) = placed {
+        let _quiet = inflight.write().await;
+        for dir in created.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        return Err(e);
+    }
+
+    // Symlinks, then the modes and times of directories, deepest first (their contents are
+    // all in place, so nothing changes them after).
+    let links: Vec<(PathBuf, Entry)> = entries
+        .iter()
+        .filter(|e| e.kind != Kind::File)
+        .map(|e| (restored_path(dest, e, strip), e.clone()))
+        .collect();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::PermissionsExt;
+        for (path, e) in links.iter().filter(|(_, e)| e.kind == Kind::Symlink) {
+            check_replaceable(path)?;
+            let dir = dir_of(path);
+            let tmp = dir.join(format!(
+                ".{}.ldv-tmp.{:08x}",
+                path.file_name().unwrap_or_default().to_string_lossy(),
+                rand::random::<u32>()
+            ));
+            let target = std::ffi::OsStr::from_bytes(&e.target);
+            std::os::unix::fs::symlink(target, &tmp)
+                .map_err(|err| Error::io("create symlink", path.display(), err))?;
+            let _ = set_mtime_nofollow(&tmp, e.mtime);
+            std::fs::rename(&tmp, path).map_err(|err| {
+                let _ = std::fs::remove_file(&tmp);
+                Error::io("rename into", path.display(), err)
+            })?;
+        }
+        for (path, e) in links.iter().rev().filter(|(_, e)| e.kind == Kind::Dir) {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(e.mode))
+                .map_err(|err| Error::io("set the mode of", path.display(), err))?;
+            set_mtime_nofollow(path, e.mtime)
+                .map_err(|err| Error::io("set the time of", path.display(), err))?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(task_failed)??;
+
+    let mut objects: Vec<GetReceipt> = files
+        .iter()
+        .map(|e| GetReceipt {
+            name: format!("{}/{}", m.name, e.path_lossy()),
+            version: m.version.clone(),
+            path: restored_path(dest, e, strip).display().to_string(),
+            size: e.size,
+            sha256: hex::encode(e.sha256),
+            chunks: e.chunks.len() as u64,
+            elapsed_ms: 0,
+        })
+        .collect();
+    objects.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(GetSummary {
+        files: objects.len() as u64,
+        size: objects.iter().map(|o| o.size).sum(),
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        objects,
+    })
+}
+
+/// Reads, checks and stages the files of a restore. Files of at most one chunk are read in
+/// runs: their chunks sorted by where they lie and fetched many per ranged read (a put stores
+/// a tree's small files side by side), each run written out on the blocking pool while the
+/// next ones are fetched. Larger files are streamed one after another, each `parallel` chunks
+/// at a time.
+#[allow(clippy::too_many_arguments)]
+async fn stage_tree_files(
+    vault: &Arc<Vault>,
+    m: &Manifest,
+    files: &[&Entry],
+    dest: &Path,
+    strip: usize,
+    parallel: usize,
+    inflight: &Arc<tokio::sync::RwLock<()>>,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<Vec<Staged>> {
+    let (small, large): (Vec<&Entry>, Vec<&Entry>) =
+        files.iter().copied().partition(|e| e.chunks.len() <= 1);
+    // (entry, its only chunk) in the order the chunks lie in the vault.
+    let mut located: Vec<(&Entry, ChunkRef)> = small
+        .iter()
+        .filter_map(|e| e.chunk_refs().first().map(|c| (*e, *c)))
+        .collect();
+    vault.sort_by_location(&mut located, |(_, c)| c.id).await?;
+    let refs: Vec<ChunkRef> = located.iter().map(|(_, c)| *c).collect();
+    let runs = vault.read_runs(&refs).await?;
+    let plain_ids = vault.codec().cipher().is_none();
+    let label = format!("{}@{}", m.name, m.version);
+    // Empty files need no read: one batch of their own.
+    let empties: Vec<(PathBuf, Entry, Bytes)> = small
+        .iter()
+        .filter(|e| e.chunks.is_empty())
+        .map(|e| (restored_path(dest, e, strip), (*e).clone(), Bytes::new()))
+        .collect();
+    let window = Window::new(parallel);
+    let batches = futures::stream::iter(runs)
+        .map(|run| {
+            let (vault, window, label) = (Arc::clone(vault), window.clone(), &label);
+            let (located, refs) = (&located, &refs);
+            async move {
+                let held = window
+                    .admit(refs[run.clone()].iter().map(|c| c.size).sum())
+                    .await;
+                let data = vault
+                    .get_run(&refs[run.clone()])
+                    .await
+                    .map_err(|e| e.context(label.clone()))?;
+                let batch: Vec<(PathBuf, Entry, Bytes)> = located[run]
+                    .iter()
+                    .zip(data)
+                    .map(|((e, _), d)| (restored_path(dest, e, strip), (*e).clone(), d))
+                    .collect();
+                Ok::<_, Error>((batch, held))
+            }
+        })
+        .buffer_unordered(window.width())
+        .map_ok(|(batch, held)| (batch, Some(held)));
+    let all = futures::stream::once(async { Ok((empties, None)) }).chain(batches);
+    let written: Vec<Vec<Staged>> = all
+        .map(|batch| {
+            let (inflight, label) = (Arc::clone(inflight), label.clone());
+            async move {
+                let (batch, _held) = batch?;
+                let bytes: u64 = batch.iter().map(|(_, e, _)| e.size).sum();
+                let names: Vec<String> = batch
+                    .iter()
+                    .map(|(_, e, _)| e.path_lossy().into_owned())
+                    .collect();
+                let guard = inflight.read_owned().await;
+                let (staged, guard) = tokio::task::spawn_blocking(move || {
+                    let staged = batch
+                        .into_iter()
+                        .map(|(path, e, data)| stage_tree_file(&label, &path, &e, &data, plain_ids))
+                        .collect::<Result<Vec<Staged>>>();
+                    (staged, guard)
+                })
+                .await
+                .map_err(task_failed)?;
+                drop(guard);
+                reporter.on_bytes(bytes);
+                for name in &names {
+                    reporter.on_file_done(name);
+                }
+                staged
+            }
+        })
+        .buffer_unordered(2)
+        .try_collect()
+        .await?;
+    let mut staged: Vec<Staged> = written.into_iter().flatten().collect();
+    for e in large {
+        let path = restored_path(dest, e, strip);
+        check_replaceable(&path)?;
+        let fm = crate::ops::tree::file_manifest(m, e);
+        let (_, one) = stage_large(vault, &fm, &path, &path, parallel, reporter).await?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&one.tmp)
+            .map_err(|err| Error::io("open", path.display(), err))?;
+        set_file_attrs(&file, e)
+            .map_err(|err| Error::io("set the mode and time of", path.display(), err))?;
+        reporter.on_file_done(&fm.name);
+        staged.push(one);
+    }
+    Ok(staged)
+}
+
+/// Checks one small file's content against its entry and writes it, with its mode and time,
+/// to a temp file beside `path`.
+fn stage_tree_file(
+    label: &str,
+    path: &Path,
+    e: &Entry,
+    data: &[u8],
+    plain_ids: bool,
+) -> Result<Staged> {
+    // In a plain vault the id of the only chunk, just verified, is the content's SHA-256.
+    let digest: [u8; 32] = match e.chunks.first() {
+        Some(c) if plain_ids => c.id.0,
+        _ => Sha256::digest(data).into(),
+    };
+    if digest != e.sha256 || data.len() as u64 != e.size {
+        return Err(Error::integrity(
+            format!("{label}/{}", e.path_lossy()),
+            format!(
+                "content SHA-256 is {} ({} bytes), the tree says {} ({} bytes)",
+                hex::encode(digest),
+                data.len(),
+                hex::encode(e.sha256),
+                e.size
+            ),
+        ));
+    }
+    check_replaceable(path)?;
+    let mut tmp = temp_beside(path)?;
+    tmp.write_all(data)
+        .map_err(|err| Error::io("write", path.display(), err))?;
+    set_file_attrs(tmp.as_file(), e)
+        .map_err(|err| Error::io("set the mode and time of", path.display(), err))?;
+    Ok(Staged {
+        tmp: tmp.into_temp_path(),
+        dest: path.to_path_buf(),
+    })
+}
+
+/// Writes one file of a tree version to `dest` (as `get` writes a version), with the mode and
+/// modification time its entry records.
+pub async fn get_tree_file(
+    vault: &Arc<Vault>,
+    m: &Manifest,
+    e: &Entry,
+    dest: &Path,
+    parallel: usize,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<GetReceipt> {
+    let fm = crate::ops::tree::file_manifest(m, e);
+    let receipt = get_to_path(vault, &fm, dest, parallel, reporter).await?;
+    let path = PathBuf::from(&receipt.path);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(destination(&path)?)
+        .map_err(|err| Error::io("open", path.display(), err))?;
+    set_file_attrs(&file, e)
+        .map_err(|err| Error::io("set the mode and time of", path.display(), err))?;
+    Ok(receipt)
 }

@@ -7,6 +7,7 @@ pub mod get;
 pub mod info;
 pub mod put;
 pub mod rm;
+pub mod tree;
 pub mod verify;
 
 use std::sync::Arc;

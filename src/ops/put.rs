@@ -23,7 +23,9 @@ use crate::report::Reporter;
 use crate::store::chunker::{Chunker, ChunkerConfig};
 use crate::store::codec::{self, PlainChunk};
 use crate::store::layout::{self, ChunkId};
-use crate::store::manifest::{ChunkRef, MANIFEST_FORMAT, Manifest};
+use crate::store::manifest::{
+    ChunkRef, MANIFEST_FORMAT, Manifest, TREE_MANIFEST_FORMAT, TreeSummary,
+};
 use crate::store::{ChunkWrite, Vault};
 
 /// Settings of a put.
@@ -99,7 +101,7 @@ pub struct Skipped {
 }
 
 impl Skipped {
-    fn new(path: &Path, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(path: &Path, reason: impl Into<String>) -> Self {
         Self {
             path: path.display().to_string(),
             reason: reason.into(),
@@ -209,11 +211,11 @@ impl Stamp {
 }
 
 #[derive(Default)]
-struct Tally {
-    chunks: u64,
-    new_chunks: u64,
-    bytes_uploaded: u64,
-    bytes_deduplicated: u64,
+pub(crate) struct Tally {
+    pub(crate) chunks: u64,
+    pub(crate) new_chunks: u64,
+    pub(crate) bytes_uploaded: u64,
+    pub(crate) bytes_deduplicated: u64,
 }
 
 impl Tally {
@@ -229,11 +231,11 @@ impl Tally {
     }
 }
 
-fn millis(started: Instant) -> u64 {
+pub(crate) fn millis(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-fn task_failed(e: tokio::task::JoinError) -> Error {
+pub(crate) fn task_failed(e: tokio::task::JoinError) -> Error {
     Error::new(
         ErrorKind::BackendError,
         format!("internal task failed: {e}"),
@@ -357,28 +359,30 @@ pub async fn put_reader(
     opts: &PutOptions,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<PutReceipt> {
+    layout::validate_new_name(name)?;
+    vault.check_name_fits(name)?;
     let pending = put_checked(vault, name, what, source, size_hint, opts, reporter, |_| {
         Ok(())
     })
     .await?;
-    commit(vault, pending, opts).await
+    commit(vault, pending, opts, None).await
 }
 
 /// A version whose chunks are stored (in a format-2 vault, perhaps not yet flushed) and whose
 /// manifest is not yet written.
-struct Pending {
-    name: String,
-    size: u64,
-    sha256: String,
-    chunks: Vec<ChunkRef>,
-    tally: Tally,
-    started: Instant,
+pub(crate) struct Pending {
+    pub(crate) name: String,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
+    pub(crate) chunks: Vec<ChunkRef>,
+    pub(crate) tally: Tally,
+    pub(crate) started: Instant,
 }
 
 /// [`put_reader`], calling `settled` with the number of bytes read once the content is stored
 /// and before the version is committed: an error there commits nothing.
 #[allow(clippy::too_many_arguments)]
-async fn put_checked(
+pub(crate) async fn put_checked(
     vault: &Arc<Vault>,
     name: &str,
     what: &str,
@@ -388,8 +392,6 @@ async fn put_checked(
     reporter: &Arc<dyn Reporter>,
     settled: impl FnOnce(u64) -> Result<()>,
 ) -> Result<Pending> {
-    layout::validate_new_name(name)?;
-    vault.check_name_fits(name)?;
     let started = Instant::now();
     let (stored, sha256) = pipeline(
         source,
@@ -440,7 +442,6 @@ async fn put_small(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Pending> {
     let started = Instant::now();
-    vault.check_name_fits(&job.name)?;
     let path = job.path.clone();
     let codec = vault.codec().clone();
     let fault = Arc::clone(fault);
@@ -498,7 +499,12 @@ async fn put_small(
 }
 
 /// Writes the manifest of a stored version (after making its chunks durable).
-async fn commit(vault: &Vault, pending: Pending, opts: &PutOptions) -> Result<PutReceipt> {
+pub(crate) async fn commit(
+    vault: &Vault,
+    pending: Pending,
+    opts: &PutOptions,
+    tree: Option<TreeSummary>,
+) -> Result<PutReceipt> {
     let Pending {
         name,
         size,
@@ -509,7 +515,11 @@ async fn commit(vault: &Vault, pending: Pending, opts: &PutOptions) -> Result<Pu
     } = pending;
     let name = name.as_str();
     let mut manifest = Manifest {
-        format: MANIFEST_FORMAT,
+        format: if tree.is_some() {
+            TREE_MANIFEST_FORMAT
+        } else {
+            MANIFEST_FORMAT
+        },
         name: name.to_owned(),
         version: String::new(),
         size,
@@ -518,6 +528,7 @@ async fn commit(vault: &Vault, pending: Pending, opts: &PutOptions) -> Result<Pu
         created_at: crate::time::now_millis(),
         content_type: opts.content_type.clone(),
         metadata: opts.metadata.clone(),
+        tree,
         chunks,
     };
     // A version collision needs the same millisecond and random suffix: retry with a new one.
@@ -554,9 +565,10 @@ pub async fn put_file(
     opts: &PutOptions,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<PutReceipt> {
+    vault.check_name_fits(&job.name)?;
     let fault = Arc::default();
     let pending = store_file(vault, job, opts, &fault, reporter).await?;
-    let receipt = commit(vault, pending, opts).await?;
+    let receipt = commit(vault, pending, opts, None).await?;
     reporter.on_file_done(&job.name);
     Ok(receipt)
 }
@@ -639,6 +651,39 @@ async fn store_or_skip(
     }
 }
 
+/// Stores the content of many files, leaving their versions to commit: one-chunk ones many at a
+/// time (see [`Window`]: they are latency-bound), large ones one after another (each is already
+/// parallel inside). The outcomes are in `jobs`' order; a file that cannot be read, or vanishes
+/// or changes while being read, is an `Err` naming it (and warned about).
+pub(crate) async fn store_jobs(
+    vault: &Arc<Vault>,
+    jobs: &[FileJob],
+    opts: &PutOptions,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<Vec<Result<Pending, Skipped>>> {
+    let window = Window::new(opts.parallel);
+    let (small, large): (Vec<_>, Vec<_>) = jobs
+        .iter()
+        .enumerate()
+        .partition(|(_, j)| j.is_small(&opts.chunker));
+    let mut outcomes: Vec<(usize, Result<Pending, Skipped>)> = futures::stream::iter(small)
+        .map(|(i, job)| {
+            let window = &window;
+            async move {
+                let _held = window.admit(job.size.unwrap_or(0)).await;
+                Ok::<_, Error>((i, store_or_skip(vault, job, opts, reporter).await?))
+            }
+        })
+        .buffer_unordered(window.width())
+        .try_collect()
+        .await?;
+    for (i, job) in large {
+        outcomes.push((i, store_or_skip(vault, job, opts, reporter).await?));
+    }
+    outcomes.sort_unstable_by_key(|(i, _)| *i);
+    Ok(outcomes.into_iter().map(|(_, o)| o).collect())
+}
+
 /// Stores many files: one-chunk ones many at a time (see [`Window`]), large ones one after
 /// another (each is already parallel inside), and sums up what was stored. A file that cannot
 /// be read, or vanishes or changes while being read, is skipped with a warning and listed in the
@@ -668,25 +713,8 @@ pub async fn put_files(
     }
     let total = jobs.iter().map(|j| j.size).sum::<Option<u64>>();
     reporter.on_start(total, Some(jobs.len() as u64));
-    let (small, large): (Vec<_>, Vec<_>) =
-        jobs.into_iter().partition(|j| j.is_small(&opts.chunker));
-    // One-chunk files are latency-bound (a chunk and a manifest each, fsynced or sent): they go
-    // as wide as the window lets them, bounded by bytes in flight.
+    let outcomes = store_jobs(vault, &jobs, opts, reporter).await?;
     let window = Window::new(opts.parallel);
-    let mut outcomes: Vec<Result<Pending, Skipped>> = futures::stream::iter(small.iter())
-        .map(|job| {
-            let window = &window;
-            async move {
-                let _held = window.admit(job.size.unwrap_or(0)).await;
-                store_or_skip(vault, job, opts, reporter).await
-            }
-        })
-        .buffer_unordered(window.width())
-        .try_collect()
-        .await?;
-    for job in &large {
-        outcomes.push(store_or_skip(vault, job, opts, reporter).await?);
-    }
     let mut skipped = skipped;
     let mut stored = Vec::with_capacity(outcomes.len());
     for outcome in outcomes {
@@ -702,7 +730,7 @@ pub async fn put_files(
     let mut objects: Vec<PutReceipt> = futures::stream::iter(stored)
         .map(|pending| async move {
             let name = pending.name.clone();
-            let receipt = commit(vault, pending, opts).await?;
+            let receipt = commit(vault, pending, opts, None).await?;
             reporter.on_file_done(&name);
             Ok::<_, Error>(receipt)
         })
@@ -734,7 +762,7 @@ pub struct TreePlan {
 }
 
 /// The entries of directory `dir`, sorted by name.
-fn sorted_entries(dir: &Path) -> std::io::Result<Vec<std::fs::DirEntry>> {
+pub(crate) fn sorted_entries(dir: &Path) -> std::io::Result<Vec<std::fs::DirEntry>> {
     let mut entries = std::fs::read_dir(dir)?.collect::<std::io::Result<Vec<_>>>()?;
     entries.sort_by_key(std::fs::DirEntry::file_name);
     Ok(entries)

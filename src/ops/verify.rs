@@ -320,7 +320,7 @@ struct Ref {
 
 /// A version a full read streams: its manifest, kept from stage 1 or read again.
 enum Streamed {
-    Kept(Manifest),
+    Kept(Box<Manifest>),
     Reread(usize),
 }
 
@@ -470,13 +470,19 @@ pub async fn verify(
     // Stored sizes recorded for a chunk beyond the one in `referenced` (rare: racing writers).
     let mut more_stored: HashMap<ChunkId, BTreeSet<u64>> = HashMap::new();
     let mut streamed = Vec::new();
+    let mut trees = Vec::new();
     let (mut kept_bytes, mut streamed_bytes) = (0usize, 0u64);
     let (mut versions, mut names, mut versions_hashed) = (0u64, 0u64, 0u64);
     let mut last_name: Option<&str> = None;
     let keep = read == ReadData::All;
     let mut manifests = futures::stream::iter(selected.iter().enumerate())
         .map(|(i, (name, version))| async move {
-            (i, vault.read_manifest(name, version, Uses::new(keep)).await)
+            (
+                i,
+                vault
+                    .read_manifest_deep(name, version, Uses::new(keep))
+                    .await,
+            )
         })
         .buffered(crate::ops::fanout(parallel));
     while let Some((i, read_back)) = manifests.next().await {
@@ -495,9 +501,15 @@ pub async fn verify(
             names += 1;
             last_name = Some(name);
         }
-        let streams =
-            read == ReadData::All && !content_digest_is_known(head.chunk_count, plain_ids);
-        if read == ReadData::All && !streams {
+        // A tree's chunks (its listing's and its files') are read one by one in stage 3; its
+        // files' contents are checked in stage 5.
+        if head.tree.is_some() && read == ReadData::All {
+            trees.push(i);
+        }
+        let streams = read == ReadData::All
+            && head.tree.is_none()
+            && !content_digest_is_known(head.chunk_count, plain_ids);
+        if read == ReadData::All && !streams && head.tree.is_none() {
             versions_hashed += 1;
             if !known_digest_matches(uses.first, &head.sha256) {
                 problems.push(wrong_content(label(), &head.sha256));
@@ -539,7 +551,7 @@ pub async fn verify(
             streamed.push(match uses.kept {
                 Some(kept) if kept_bytes + cost <= KEEP_BYTES => {
                     kept_bytes += cost;
-                    Streamed::Kept(Manifest::from_head(head, kept))
+                    Streamed::Kept(Box::new(Manifest::from_head(head, kept)))
                 }
                 _ => Streamed::Reread(i),
             });
@@ -644,7 +656,7 @@ pub async fn verify(
     };
     for s in streamed {
         let m = match s {
-            Streamed::Kept(m) => m,
+            Streamed::Kept(m) => *m,
             Streamed::Reread(i) => {
                 let (name, version) = &selected[i];
                 match vault.manifest(name, version).await {
@@ -695,6 +707,68 @@ pub async fn verify(
             Err(e) => judge
                 .could_not_check
                 .push(format!("content of {label}: {e}")),
+        }
+    }
+
+    // Stage 5 (full read): the content of every file of every tree against its SHA-256. Its
+    // chunks were read in stage 3; a file of one chunk in a plain vault is settled by its id.
+    for i in trees {
+        let (name, version) = &selected[i];
+        let label = format!("{name}@{version}");
+        let listed = async {
+            let m = vault.manifest(name, version).await?;
+            let tree = vault.read_tree(&m).await?;
+            Ok::<_, Error>((m, tree))
+        };
+        let (m, tree) = match listed.await {
+            Ok(listed) => listed,
+            Err(e) => {
+                manifest_failed(label, e, judge.problems, judge.could_not_check);
+                continue;
+            }
+        };
+        let mut sound = true;
+        for e in tree
+            .entries
+            .iter()
+            .filter(|e| e.kind == crate::store::tree::Kind::File)
+        {
+            let fm = crate::ops::tree::file_manifest(&m, e);
+            let file_label = format!("{label}/{}", e.path_lossy());
+            if content_digest_is_known(fm.chunks.len() as u64, plain_ids) {
+                if !known_digest_matches(fm.chunks.first().map(|c| c.id), &fm.sha256) {
+                    sound = false;
+                    judge.problems.push(wrong_content(file_label, &fm.sha256));
+                }
+                continue;
+            }
+            if fm
+                .chunks
+                .iter()
+                .any(|c| judge.verdicts.get(&c.id) == Some(&Verdict::Damaged))
+            {
+                sound = false;
+                continue;
+            }
+            match crate::ops::get::check_content(vault, &fm, parallel, reporter).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::IntegrityCheckFailed => {
+                    sound = false;
+                    judge.problems.push(Problem {
+                        detail: e.to_string(),
+                        ..wrong_content(file_label, &fm.sha256)
+                    });
+                }
+                Err(e) => {
+                    sound = false;
+                    judge
+                        .could_not_check
+                        .push(format!("content of {file_label}: {e}"));
+                }
+            }
+        }
+        if sound {
+            versions_hashed += 1;
         }
     }
     drop(judge);
@@ -776,7 +850,7 @@ async fn name_users(
                 (
                     name,
                     version,
-                    vault.read_manifest(name, version, sink).await,
+                    vault.read_manifest_deep(name, version, sink).await,
                 )
             }
         })

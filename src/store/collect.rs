@@ -567,6 +567,7 @@ mod tests {
             created_at: now,
             content_type: None,
             metadata: Default::default(),
+            tree: None,
             chunks: vec![ChunkRef {
                 offset: 0,
                 size: content.len() as u64,

@@ -11,8 +11,24 @@ use super::chunker::ChunkerConfig;
 use super::layout::{ChunkId, is_version};
 use crate::error::{Error, ErrorKind, Result};
 
-/// The manifest format written by this build.
+/// The manifest format of a file version.
 pub const MANIFEST_FORMAT: u32 = 1;
+/// The manifest format of a tree version (a directory put): its content is the tree listing
+/// (see [`super::tree`]) and it carries a [`TreeSummary`]. An ldv that reads only format 1
+/// refuses it rather than taking the listing for a file.
+pub const TREE_MANIFEST_FORMAT: u32 = 2;
+
+/// What a tree version holds, recorded in its manifest so a listing of names need not read the
+/// tree itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeSummary {
+    /// Entries in the tree: files, directories and symlinks.
+    pub entries: u64,
+    /// Regular files among them.
+    pub files: u64,
+    /// Bytes of content of those files.
+    pub bytes: u64,
+}
 
 /// One chunk of an object: where it sits in the content and which chunk holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +69,9 @@ pub struct Manifest {
     /// User metadata given at put.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    /// For a tree version (format 2): what the tree holds. Its content is then the tree listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<TreeSummary>,
     /// The chunks, in content order.
     pub chunks: Vec<ChunkRef>,
 }
@@ -83,8 +102,14 @@ impl Manifest {
             created_at: head.created_at,
             content_type: head.content_type,
             metadata: head.metadata,
+            tree: head.tree,
             chunks,
         }
+    }
+
+    /// Whether this is a tree version (a directory put) rather than a file's.
+    pub fn is_tree(&self) -> bool {
+        self.tree.is_some()
     }
 
     /// Indices of the chunks overlapping the byte range `start..end`.
@@ -117,6 +142,8 @@ pub struct ManifestHead {
     pub content_type: Option<String>,
     /// User metadata given at put.
     pub metadata: BTreeMap<String, String>,
+    /// For a tree version: what the tree holds.
+    pub tree: Option<TreeSummary>,
     /// How many chunks the manifest lists.
     pub chunk_count: u64,
     /// The size of its largest chunk (0 without chunks).
@@ -289,16 +316,17 @@ fn finish(
     };
     let other_format = |format: u32| {
         Error::config(format!(
-            "{what}: manifest format {format} is not supported by this ldv (it reads format {MANIFEST_FORMAT})"
+            "{what}: manifest format {format} is not supported by this ldv (it reads formats {MANIFEST_FORMAT} and {TREE_MANIFEST_FORMAT})"
         ))
     };
+    let known = |format: u32| format == MANIFEST_FORMAT || format == TREE_MANIFEST_FORMAT;
     let (head, cover) = match parsed {
-        Ok((head, _)) if head.format != MANIFEST_FORMAT => return Err(other_format(head.format)),
+        Ok((head, _)) if !known(head.format) => return Err(other_format(head.format)),
         Ok(parsed) => parsed,
         Err(e) => {
             return Err(match probe() {
                 Err(probe_error) => unreadable(probe_error),
-                Ok(format) if format != MANIFEST_FORMAT => other_format(format),
+                Ok(format) if !known(format) => other_format(format),
                 Ok(_) => unreadable(e),
             });
         }
@@ -323,6 +351,14 @@ fn check(head: &ManifestHead, cover: Cover, name: &str, version: &str) -> Result
     }
     if !is_version(&head.version) {
         return bad("malformed version".into());
+    }
+    match (head.format, &head.tree) {
+        (MANIFEST_FORMAT, Some(_)) => return bad("a file manifest with a tree summary".into()),
+        (TREE_MANIFEST_FORMAT, None) => return bad("a tree manifest without its summary".into()),
+        (TREE_MANIFEST_FORMAT, Some(t)) if t.files > t.entries => {
+            return bad("its tree summary counts more files than entries".into());
+        }
+        _ => {}
     }
     if head.sha256.len() != 64 || !head.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return bad("malformed sha256".into());
@@ -395,6 +431,7 @@ const FIELDS: &[&str] = &[
     "created_at",
     "content_type",
     "metadata",
+    "tree",
     "chunks",
 ];
 
@@ -464,7 +501,7 @@ impl<'de, S: ChunkSink> serde::de::Visitor<'de> for ManifestVisitor<'_, S> {
         mut seq: A,
     ) -> std::result::Result<Self::Value, A::Error> {
         use serde::de::Error as _;
-        const EXPECTED: &str = "struct Manifest with 10 elements";
+        const EXPECTED: &str = "struct Manifest with 11 elements";
         seq.next_element::<u32>()?
             .ok_or_else(|| A::Error::invalid_length(0, &EXPECTED))?;
         seq.next_element::<serde::de::IgnoredAny>()?;
@@ -485,6 +522,7 @@ impl<'de, S: ChunkSink> serde::de::Visitor<'de> for ManifestVisitor<'_, S> {
         let mut created_at: Option<Time> = None;
         let mut content_type: Option<Option<String>> = None;
         let mut metadata = None;
+        let mut tree: Option<Option<TreeSummary>> = None;
         let mut chunk_count = None;
         /// Reads the value of a field seen at most once.
         fn once<'de, A: serde::de::MapAccess<'de>, T: Deserialize<'de>>(
@@ -509,6 +547,7 @@ impl<'de, S: ChunkSink> serde::de::Visitor<'de> for ManifestVisitor<'_, S> {
                 "created_at" => once(&mut map, &mut created_at, "created_at")?,
                 "content_type" => once(&mut map, &mut content_type, "content_type")?,
                 "metadata" => once(&mut map, &mut metadata, "metadata")?,
+                "tree" => once(&mut map, &mut tree, "tree")?,
                 "chunks" => {
                     if chunk_count.is_some() {
                         return Err(A::Error::duplicate_field("chunks"));
@@ -536,6 +575,7 @@ impl<'de, S: ChunkSink> serde::de::Visitor<'de> for ManifestVisitor<'_, S> {
                 .0,
             content_type: content_type.unwrap_or_default(),
             metadata: metadata.unwrap_or_default(),
+            tree: tree.unwrap_or_default(),
             chunk_count: chunk_count.ok_or_else(|| A::Error::missing_field("chunks"))?,
             largest_chunk: self.largest,
         };
@@ -590,6 +630,7 @@ mod tests {
             created_at: SystemTime::now(),
             content_type: None,
             metadata: BTreeMap::new(),
+            tree: None,
             chunks: vec![
                 ChunkRef {
                     offset: 0,

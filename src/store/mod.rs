@@ -13,6 +13,7 @@ pub mod layout;
 pub mod locks;
 pub mod manifest;
 pub mod pack;
+pub mod tree;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -30,9 +31,10 @@ use crate::error::{Error, ErrorKind, Result};
 use chunker::ChunkerConfig;
 use codec::{Codec, CompressionConfig};
 use crypto::{Cipher, EncryptionHeader, KeyBytes, KeySlot, VaultKeys};
+use futures::StreamExt;
 use keys::KeyProvider;
 use layout::{ChunkId, DESCRIPTOR_KEY, ObjectRef};
-use manifest::{ChunkSink, Manifest, ManifestHead};
+use manifest::{ChunkRef, ChunkSink, Manifest, ManifestHead};
 
 /// Chunks up to this size are hashed, compressed or sealed on the calling task: handing tens of
 /// microseconds of work to the blocking pool costs more in thread wake-ups than it saves (seen
@@ -934,6 +936,15 @@ impl Vault {
         packed.writer.add(id, frame).await
     }
 
+    /// In a format-2 vault, closes the open pack (its upload starts), so the chunks stored next
+    /// go into packs of their own.
+    pub async fn cut_pack(&self) -> Result<()> {
+        match &self.packed {
+            Some(packed) => packed.writer.cut().await,
+            None => Ok(()),
+        }
+    }
+
     /// Uploads every pack written so far and returns them, without indexing them: the caller
     /// writes the segment (gc, whose segment supersedes the others).
     pub async fn flush_packs(&self) -> Result<Vec<writer::Written>> {
@@ -1109,6 +1120,26 @@ impl Vault {
                 }
             }
             runs
+        })
+        .await
+    }
+
+    /// Sorts `chunks` by where their frames lie (pack, then offset; chunks the index does not
+    /// place last, in their order), so that [`Vault::read_runs`] joins the chunks of many small
+    /// files stored side by side into few ranged reads whatever order they are wanted in.
+    pub async fn sort_by_location<T: Send>(
+        &self,
+        chunks: &mut [T],
+        id: impl Fn(&T) -> ChunkId,
+    ) -> Result<()> {
+        if self.packed.is_none() {
+            return Ok(());
+        }
+        self.with_index(|index| {
+            chunks.sort_by_cached_key(|c| match index.locate(&id(c)) {
+                Some(at) if at.pack != index::LEGACY => (0, at.pack, at.offset),
+                _ => (1, pack::PackId([0; 32]), 0),
+            });
         })
         .await
     }
@@ -1324,6 +1355,96 @@ impl Vault {
     pub async fn manifest(&self, name: &str, version: &str) -> Result<Manifest> {
         let (head, chunks) = self.read_manifest(name, version, Vec::new()).await?;
         Ok(Manifest::from_head(head, chunks))
+    }
+
+    /// Reads the listing of tree version `m` (its content), checks every chunk, the content's
+    /// SHA-256 and the listing against the manifest's summary, and parses it.
+    pub async fn read_tree(&self, m: &Manifest) -> Result<tree::Tree> {
+        let what = format!("tree {}@{}", m.name, m.version);
+        let Some(summary) = m.tree else {
+            return Err(Error::config(format!(
+                "{}@{} is a file, not a tree",
+                m.name, m.version
+            )));
+        };
+        let runs = self.read_runs(&m.chunks).await?;
+        let pieces: Vec<Vec<Bytes>> = futures::stream::iter(runs)
+            .map(|run| self.get_run(&m.chunks[run]))
+            .buffered(4)
+            .try_collect()
+            .await
+            .map_err(|e| e.context(&what))?;
+        let mut body = Vec::with_capacity(usize::try_from(m.size.min(64 << 20)).unwrap_or(0));
+        for piece in pieces.iter().flatten() {
+            body.extend_from_slice(piece);
+        }
+        drop(pieces);
+        let (max_chunk, expected) = (m.chunker.max_chunk() as u64, m.sha256.clone());
+        let parsed = cpu_work(body.len(), move || {
+            let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
+            if digest != expected {
+                return Err(format!(
+                    "its listing's SHA-256 is {digest}, the manifest says {expected}"
+                ));
+            }
+            tree::parse(&body, max_chunk).map_err(|e| format!("its listing is damaged: {e}"))
+        })
+        .await?
+        .map_err(|e| Error::integrity(&what, e))?;
+        if parsed.summary() != summary {
+            return Err(Error::integrity(
+                &what,
+                format!(
+                    "its listing holds {:?}, its manifest says {summary:?}",
+                    parsed.summary()
+                ),
+            ));
+        }
+        Ok(parsed)
+    }
+
+    /// [`Vault::read_manifest`] for readers of every chunk a version needs (gc, verify): a tree
+    /// version's listing is read too, and `sink` takes the listing's chunks and then every
+    /// chunk of every file in the tree.
+    pub async fn read_manifest_deep<S: ChunkSink>(
+        &self,
+        name: &str,
+        version: &str,
+        sink: S,
+    ) -> Result<(ManifestHead, S)> {
+        let tee = Tee {
+            sink,
+            kept: Some(Vec::new()),
+        };
+        let (head, tee) = self.read_manifest(name, version, tee).await?;
+        let Tee { mut sink, kept } = tee;
+        if head.tree.is_none() {
+            return Ok((head, sink));
+        }
+        let chunks = match kept {
+            Some(kept) => kept,
+            None => self.read_manifest(name, version, Vec::new()).await?.1,
+        };
+        let _one_of_few = TREES
+            .acquire()
+            .await
+            .expect("the tree semaphore is never closed");
+        let m = Manifest::from_head(head.clone(), chunks);
+        // The manifest is there, so a listing chunk that is not is damage, never "removed since
+        // listed" (which gc and verify take to mean "references nothing").
+        let listing = self.read_tree(&m).await.map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::integrity(
+                format!("tree {name}@{version}"),
+                format!("its listing cannot be read: {e}"),
+            ),
+            _ => e,
+        })?;
+        for e in &listing.entries {
+            for c in e.chunk_refs() {
+                sink.chunk(c);
+            }
+        }
+        Ok((head, sink))
     }
 
     /// Reads the manifest of `name@version`, handing its chunks to `sink` as they are parsed, so
@@ -1570,6 +1691,29 @@ impl Vault {
     }
 }
 
+/// Passes a manifest's chunks on to `sink` and keeps a copy of the list while it is short: a
+/// tree version's listing chunks are needed to read the listing, a long file's list is not.
+struct Tee<S> {
+    sink: S,
+    kept: Option<Vec<ChunkRef>>,
+}
+
+/// The most chunks [`Tee`] keeps (a listing of about a million files).
+const TEE_KEEP: usize = 16 * 1024;
+
+impl<S: ChunkSink> ChunkSink for Tee<S> {
+    fn chunk(&mut self, c: ChunkRef) {
+        if let Some(kept) = &mut self.kept {
+            if kept.len() < TEE_KEEP {
+                kept.push(c);
+            } else {
+                self.kept = None;
+            }
+        }
+        self.sink.chunk(c);
+    }
+}
+
 /// The first read of a manifest asks for this much: a manifest of up to a few hundred chunks
 /// fits, so reading it is one request, as a whole get was, and the many reads `verify` and `gc`
 /// keep in flight hold little each.
@@ -1585,6 +1729,11 @@ const MANIFEST_BUFFER: usize = 64 * 1024;
 /// [`MANIFEST_WHOLE`] bytes (or, encrypted, its whole frame and plaintext) and a blocking thread
 /// while it is parsed.
 static LARGE_MANIFESTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Trees read whole at once by [`Vault::read_manifest_deep`] in this process: gc and verify
+/// read many manifests at once, and a tree's listing is held whole while it is read (about
+/// 300 bytes per entry).
+static TREES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// A plain manifest read window by window, for a parser on the blocking pool. A window that
 /// cannot be read is recorded in `failed`, so the caller reports that error and not the parse
@@ -1967,6 +2116,7 @@ mod tests {
             created_at: std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123),
             content_type: None,
             metadata: [("pad".to_owned(), String::new())].into(),
+            tree: None,
             chunks: (0..chunks)
                 .map(|i| manifest::ChunkRef {
                     offset: i,

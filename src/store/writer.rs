@@ -130,6 +130,16 @@ impl PackWriter {
         Ok(())
     }
 
+    /// Starts uploading the open pack, so the frames added next go into packs of their own (a
+    /// tree's listing apart from its files' data). [`PackWriter::flush`] still waits for it.
+    pub async fn cut(&self) -> Result<()> {
+        let open = std::mem::take(&mut self.state().open);
+        if open.is_empty() {
+            return Ok(());
+        }
+        self.upload(open).await
+    }
+
     /// Uploads the open pack and waits for every upload started so far; returns the packs
     /// written since the last flush. The first failed upload is the error.
     pub async fn flush(&self) -> Result<Vec<Written>> {

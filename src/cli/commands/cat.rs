@@ -38,7 +38,10 @@ pub async fn run(ctx: &Ctx, args: CatArgs) -> anyhow::Result<u8> {
     let (vault, _) = ctx.vault().await?;
     let lock = ctx.read_lock(&vault, "cat").await?;
     locked(lock, async {
-        let m = super::resolve_one(&vault, &r).await?;
+        let m = match crate::ops::tree::locate(&vault, &r).await? {
+            Some(found) => super::one_file(found)?,
+            None => super::resolve_one(&vault, &r).await?,
+        };
         let range = args
             .range
             .as_deref()

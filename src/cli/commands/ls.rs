@@ -45,11 +45,16 @@ pub async fn run(ctx: &Ctx, args: LsArgs) -> anyhow::Result<u8> {
 
 fn render(entries: &[Entry], versions: bool, long: bool) -> anyhow::Result<()> {
     for e in entries {
-        let shown = if versions {
+        let mut shown = if versions {
             format!("{}@{}", e.name, e.version)
         } else {
             e.name.clone()
         };
+        match (e.kind, &e.target) {
+            (Some("tree"), _) => shown.push('/'),
+            (_, Some(target)) => shown = format!("{shown} -> {target}"),
+            _ => {}
+        }
         if long && e.damaged.is_some() {
             output::line(format!("{:>10}  {shown}", "DAMAGED"))?;
         } else if long {

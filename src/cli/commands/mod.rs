@@ -121,6 +121,37 @@ pub async fn resolve_one(
     }
 }
 
+/// The one file `found` names, for commands that stream a single file: a tree, a directory or
+/// a symlink in one gets an error saying what it is.
+pub fn one_file(
+    found: crate::ops::tree::Located,
+) -> crate::error::Result<crate::store::manifest::Manifest> {
+    use crate::ops::tree::Located;
+    use crate::store::tree::Kind;
+    let label = found.label();
+    match found {
+        Located::Object(m) => Ok(m),
+        Located::InTree {
+            manifest,
+            tree,
+            path,
+        } => match tree.find(path.as_bytes()) {
+            Some(e) if e.kind == Kind::File => Ok(crate::ops::tree::file_manifest(&manifest, e)),
+            Some(e) if e.kind == Kind::Symlink => Err(crate::error::Error::config(format!(
+                "{label} is a symlink to {}, not a file",
+                String::from_utf8_lossy(&e.target)
+            ))),
+            _ => Err(crate::error::Error::config(format!(
+                "{label} is a tree of {} files, not one file; `ldv get {label} DIR` writes them all",
+                tree.below(path.as_bytes())
+                    .iter()
+                    .filter(|e| e.kind == Kind::File)
+                    .count()
+            ))),
+        },
+    }
+}
+
 /// The last `/`-separated segment of an object name.
 pub fn basename(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)

@@ -10,6 +10,7 @@ use crate::cli::output;
 use crate::cli::{Ctx, locked};
 use crate::error::{Error, Result};
 use crate::ops::put::{self, FileJob, PutOptions, PutReceipt, Skipped};
+use crate::ops::tree::{self, TreeReceipt, TreeSource};
 use crate::store::layout::validate_new_name;
 
 use super::emit;
@@ -17,6 +18,7 @@ use super::emit;
 enum Plan {
     Stdin(String),
     Files(Vec<FileJob>, Vec<Skipped>),
+    Tree(String, Vec<TreeSource>),
 }
 
 fn dir_name(path: &Path) -> Result<String> {
@@ -34,7 +36,9 @@ fn dir_name(path: &Path) -> Result<String> {
         })
 }
 
-fn plan(args: &[String]) -> Result<Plan> {
+/// What `args` ask to store: in a vault of format 2 or later (`trees`), a directory or
+/// several sources make one tree version.
+fn plan(args: &[String], trees: bool) -> Result<Plan> {
     let (sources, dest) = match args.split_last() {
         Some((last, rest)) if !rest.is_empty() => (rest, Some(last.as_str())),
         _ => (args, None),
@@ -57,6 +61,31 @@ fn plan(args: &[String]) -> Result<Plan> {
         };
     }
     let prefix = dest.map(|d| d.trim_end_matches('/').to_owned());
+    if trees {
+        if many {
+            let name = prefix.unwrap_or_default();
+            let mut tree = Vec::new();
+            for src in sources {
+                let path = PathBuf::from(src);
+                std::fs::metadata(&path).map_err(|e| Error::io("read", path.display(), e))?;
+                let at = dir_name(&path)?.into_bytes();
+                tree.push(TreeSource { path, at });
+            }
+            return Ok(Plan::Tree(name, tree));
+        }
+        let path = PathBuf::from(&sources[0]);
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+            let base = dir_name(&path)?;
+            let name = match (&prefix, dest.is_some_and(|d| d.ends_with('/'))) {
+                (None, _) => base,
+                (Some(p), true) if p.is_empty() => base,
+                (Some(p), true) => format!("{p}/{base}"),
+                (Some(p), false) => p.clone(),
+            };
+            let at = Vec::new();
+            return Ok(Plan::Tree(name, vec![TreeSource { path, at }]));
+        }
+    }
     let mut jobs = Vec::new();
     let mut skipped = Vec::new();
     for src in sources {
@@ -108,16 +137,33 @@ fn line(r: &PutReceipt) -> String {
     )
 }
 
+fn tree_line(r: &TreeReceipt) -> String {
+    format!(
+        "stored {}@{}  tree of {} files, {} directories, {} symlinks, {}  ({} files read, {} unchanged and reused, {} new chunks, {} uploaded, {})",
+        r.name,
+        r.version,
+        r.files,
+        r.dirs,
+        r.symlinks,
+        output::size(r.size),
+        r.files_read,
+        r.files_reused,
+        r.new_chunks,
+        output::size(r.bytes_uploaded),
+        output::rate(r.bytes_read, r.elapsed_ms),
+    )
+}
+
 /// Runs `ldv put`.
 pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
-    let plan = plan(&args.args)?;
+    let (vault, _) = ctx.vault().await?;
+    let plan = plan(&args.args, vault.format() >= 2)?;
     if let Plan::Files(_, skipped) = &plan {
         for s in skipped {
             ctx.reporter
                 .on_warning(&format!("skipped {}: {}", s.path, s.reason));
         }
     }
-    let (vault, _) = ctx.vault().await?;
     let opts = PutOptions {
         parallel: ctx.settings.parallel,
         chunker: ctx.settings.chunker.unwrap_or(vault.descriptor().chunker),
@@ -147,6 +193,31 @@ pub async fn run(ctx: &Ctx, args: PutArgs) -> anyhow::Result<u8> {
                 let receipt = put::put_file(&vault, &jobs[0], &opts, &ctx.reporter).await?;
                 ctx.reporter.on_done();
                 emit(ctx, &receipt, |r| output::line(line(r)))?;
+            }
+            Plan::Tree(name, sources) => {
+                let receipt = tree::put_tree(
+                    &vault,
+                    &name,
+                    sources,
+                    &opts,
+                    args.reread,
+                    &Arc::clone(&ctx.reporter),
+                )
+                .await?;
+                ctx.reporter.on_done();
+                emit(ctx, &receipt, |r| {
+                    output::line(tree_line(r))?;
+                    if !r.complete {
+                        output::line(format!(
+                            "incomplete: {} entries skipped (named above), the rest committed",
+                            r.skipped.len()
+                        ))?;
+                    }
+                    Ok(())
+                })?;
+                if !receipt.complete {
+                    return Ok(exit::INCOMPLETE);
+                }
             }
             Plan::Files(jobs, skipped) => {
                 let summary =
