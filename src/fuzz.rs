@@ -34,6 +34,7 @@ use crate::store::layout::{self, ChunkId, ObjectRef};
 use crate::store::locks::{LockInfo, LockKind};
 use crate::store::manifest::{self, ChunkRef, Manifest};
 use crate::store::pack::{self, PackEntry, PackId};
+use crate::store::tree;
 use crate::store::{Descriptor, EncryptionOptions, Vault, VaultOptions, parse_descriptor};
 
 /// A fuzz target: takes any bytes, panics only on a finding.
@@ -49,6 +50,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("frame_round_trip", frame_round_trip),
     ("manifest", manifest),
     ("manifest_sealed", manifest_sealed),
+    ("tree_listing", tree_listing),
     ("pack", pack),
     ("index_segment", index_segment),
     ("gc_mark", gc_mark),
@@ -337,6 +339,41 @@ pub fn manifest(data: &[u8]) {
     let (name, version) = manifest_address(data);
     if let Some(m) = read_manifest(data, &name, &version) {
         check_manifest(&m, &name, &version);
+    }
+}
+
+/// A tree's listing (the content of a tree version) as `[u32 LE largest chunk][listing]`: one
+/// that parses is canonical (it re-encodes to the same bytes), names only paths inside the
+/// tree's root, each inside a directory entry, and lists files whose chunks add up to their
+/// size, none larger than the limit.
+pub fn tree_listing(data: &[u8]) {
+    let (max, listing) = take_u32(data);
+    let max = u64::from(max);
+    let Ok(parsed) = tree::parse(listing, max) else {
+        return;
+    };
+    assert_eq!(
+        tree::encode(&parsed.entries),
+        listing,
+        "a listing that parsed is not what it re-encodes to"
+    );
+    for (i, e) in parsed.entries.iter().enumerate() {
+        assert!(tree::path_fault(&e.path).is_none(), "a bad path parsed");
+        let parts: Vec<&[u8]> = e.path.split(|&b| b == b'/').collect();
+        assert!(!parts.iter().any(|p| p.is_empty() || *p == b".." || *p == b"."));
+        if parts.len() > 1 {
+            let parent = &e.path[..e.path.len() - parts[parts.len() - 1].len() - 1];
+            let dir = parsed.find(parent).expect("a parent was checked");
+            assert_eq!(dir.kind, tree::Kind::Dir, "an entry below a non-directory");
+        }
+        assert_eq!(parsed.find(&e.path), Some(e), "entry {i} cannot be found");
+        let sum: u64 = e.chunks.iter().map(|c| u64::from(c.size)).sum();
+        if e.kind == tree::Kind::File {
+            assert_eq!(sum, e.size);
+            assert!(e.chunks.iter().all(|c| u64::from(c.size) <= max));
+        } else {
+            assert!(e.chunks.is_empty());
+        }
     }
 }
 
@@ -1231,6 +1268,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             }
             out
         }
+        "tree_listing" => seed_listings(),
         "pack" => seed_packs(&texts[..4]),
         "index_segment" => seed_segments(&texts[..4]),
         "gc_mark" => seed_marks(),
@@ -1508,7 +1546,71 @@ fn seed_manifests() -> Vec<Manifest> {
             stored: None,
         },
     ];
-    vec![base, two]
+    let mut tree = two.clone();
+    tree.format = crate::store::manifest::TREE_MANIFEST_FORMAT;
+    tree.content_type = None;
+    tree.tree = Some(crate::store::manifest::TreeSummary {
+        entries: 3,
+        files: 2,
+        bytes: 123_456,
+    });
+    vec![base, two, tree]
+}
+
+/// Tree listings as a put writes them, each behind the largest chunk its chunker makes.
+fn seed_listings() -> Vec<Vec<u8>> {
+    use tree::{Entry, FileChunk, Kind, Time};
+    let entry = |path: &[u8], kind: Kind| Entry {
+        path: path.to_vec(),
+        kind,
+        mode: 0o755,
+        mtime: Time {
+            secs: 1_767_225_600,
+            nanos: 123_456_789,
+        },
+        ctime: Time {
+            secs: -1,
+            nanos: 0,
+        },
+        inode: 7,
+        size: 0,
+        sha256: [0; 32],
+        chunks: Vec::new(),
+        target: Vec::new(),
+    };
+    let mut file = entry(b"data/train \n\xff.jsonl", Kind::File);
+    file.chunks = vec![
+        FileChunk {
+            id: ChunkId::of(b"one"),
+            size: 100,
+            stored: 80,
+        },
+        FileChunk {
+            id: ChunkId::of(b"two"),
+            size: 50,
+            stored: 58,
+        },
+    ];
+    file.size = 150;
+    file.sha256 = ChunkId::of(b"content").0;
+    let mut link = entry(b"data/up", Kind::Symlink);
+    link.target = b"../../etc".to_vec();
+    link.size = 9;
+    let mut empty = entry(b"empty", Kind::File);
+    empty.sha256 = ChunkId::of(b"").0;
+    let listings = [
+        vec![],
+        vec![entry(b"data", Kind::Dir), file, link, empty],
+        vec![entry(b"a", Kind::Dir), entry(b"a/b", Kind::Dir)],
+    ];
+    listings
+        .iter()
+        .map(|entries| {
+            let mut out = (512u32 << 10).to_le_bytes().to_vec();
+            out.extend_from_slice(&tree::encode(entries));
+            out
+        })
+        .collect()
 }
 
 /// Descriptors as `ldv init` writes them: plain, encrypted with a raw-key slot (each cipher), and

@@ -243,6 +243,7 @@ targets!(
     frame_round_trip,
     manifest,
     manifest_sealed,
+    tree_listing,
     pack,
     index_segment,
     gc_mark,

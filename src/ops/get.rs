@@ -943,10 +943,20 @@ async fn stage_tree_files(
                 let held = window
                     .admit(refs[run.clone()].iter().map(|c| c.size).sum())
                     .await;
-                let data = vault
-                    .get_run(&refs[run.clone()])
-                    .await
-                    .map_err(|e| e.context(label.clone()))?;
+                let data = match vault.get_run(&refs[run.clone()]).await {
+                    Ok(data) => data,
+                    // Read again chunk by chunk, to name the file whose chunk fails.
+                    Err(_) => {
+                        let mut data = Vec::with_capacity(run.len());
+                        for (e, c) in &located[run.clone()] {
+                            let got = vault.get_chunk(c.id, c.size).await.map_err(|err| {
+                                err.context(format!("{label}/{}", e.path_lossy()))
+                            })?;
+                            data.push(got);
+                        }
+                        data
+                    }
+                };
                 let batch: Vec<(PathBuf, Entry, Bytes)> = located[run]
                     .iter()
                     .zip(data)

@@ -118,7 +118,7 @@ fn joined(dir: &[u8], name: &[u8]) -> Vec<u8> {
 /// (a source named on the command line is followed); sockets, FIFOs and devices, entries that
 /// cannot be examined, listed or read as links, and paths a tree cannot hold are skipped, each
 /// with its reason. A directory source to be the root must be listable.
-fn walk(sources: &[TreeSource]) -> Result<Walk> {
+fn walk(name: &str, sources: &[TreeSource]) -> Result<Walk> {
     let mut w = Walk {
         entries: Vec::new(),
         skipped: Vec::new(),
@@ -172,7 +172,7 @@ fn walk(sources: &[TreeSource]) -> Result<Walk> {
     w.entries.sort_unstable_by(|a, b| a.0.path.cmp(&b.0.path));
     if let Some(pair) = w.entries.windows(2).find(|p| p[0].0.path == p[1].0.path) {
         return Err(Error::config(format!(
-            "two sources would both be stored as {}; put them under different names",
+            "two sources would both be stored as {name}/{}; put them under different names",
             pair[0].0.path_lossy()
         )));
     }
@@ -285,7 +285,8 @@ pub async fn put_tree(
             "tree versions need a format-2 vault (`ldv migrate`)",
         ));
     }
-    let walked = tokio::task::spawn_blocking(move || walk(&sources))
+    let tree_name = name.to_owned();
+    let walked = tokio::task::spawn_blocking(move || walk(&tree_name, &sources))
         .await
         .map_err(put::task_failed)??;
     let mut skipped = walked.skipped;

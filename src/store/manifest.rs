@@ -678,7 +678,7 @@ mod tests {
         gap.chunks[1].offset = 5;
         assert!(Manifest::from_bytes(&gap.to_bytes(), &m.name, &m.version).is_err());
         let mut future = serde_json::to_value(&m).unwrap();
-        future["format"] = 2.into();
+        future["format"] = 3.into();
         let err = Manifest::from_bytes(&serde_json::to_vec(&future).unwrap(), &m.name, &m.version)
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConfigurationError);
@@ -699,9 +699,9 @@ mod tests {
             )
         };
         let probe: Probe = serde_json::from_slice(bytes).map_err(unreadable)?;
-        if probe.format != MANIFEST_FORMAT {
+        if probe.format != MANIFEST_FORMAT && probe.format != TREE_MANIFEST_FORMAT {
             return Err(Error::config(format!(
-                "{what}: manifest format {} is not supported by this ldv (it reads format {MANIFEST_FORMAT})",
+                "{what}: manifest format {} is not supported by this ldv (it reads formats {MANIFEST_FORMAT} and {TREE_MANIFEST_FORMAT})",
                 probe.format
             )));
         }
@@ -715,6 +715,16 @@ mod tests {
         }
         if !is_version(&m.version) {
             return bad("malformed version".into());
+        }
+        match (m.format, &m.tree) {
+            (MANIFEST_FORMAT, Some(_)) => return bad("a file manifest with a tree summary".into()),
+            (TREE_MANIFEST_FORMAT, None) => {
+                return bad("a tree manifest without its summary".into());
+            }
+            (TREE_MANIFEST_FORMAT, Some(t)) if t.files > t.entries => {
+                return bad("its tree summary counts more files than entries".into());
+            }
+            _ => {}
         }
         if m.sha256.len() != 64 || !m.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return bad("malformed sha256".into());

@@ -510,8 +510,8 @@ mod tests {
             tree.summary(),
             TreeSummary {
                 entries: 6,
-                files: 2,
-                bytes: 30
+                files: 3,
+                bytes: 45
             }
         );
         assert_eq!(tree.find(b"a/link").unwrap().kind, Kind::Symlink);

@@ -18,3 +18,4 @@ mod lifecycle;
 mod ls_stat_rm;
 mod put_get;
 mod s3;
+mod trees;

@@ -114,6 +114,7 @@ pub async fn run(ctx: &Ctx, args: GetArgs) -> anyhow::Result<u8> {
                     }
                 }
             }
+            None if r.version.is_some() => return Err(Error::not_found(&r).into()),
             None => {
                 let refs = get::tree(&vault, &r.name).await?;
                 if refs.is_empty() {
