@@ -360,7 +360,11 @@ pub fn tree_listing(data: &[u8]) {
     for (i, e) in parsed.entries.iter().enumerate() {
         assert!(tree::path_fault(&e.path).is_none(), "a bad path parsed");
         let parts: Vec<&[u8]> = e.path.split(|&b| b == b'/').collect();
-        assert!(!parts.iter().any(|p| p.is_empty() || *p == b".." || *p == b"."));
+        assert!(
+            !parts
+                .iter()
+                .any(|p| p.is_empty() || *p == b".." || *p == b".")
+        );
         if parts.len() > 1 {
             let parent = &e.path[..e.path.len() - parts[parts.len() - 1].len() - 1];
             let dir = parsed.find(parent).expect("a parent was checked");
@@ -1568,10 +1572,7 @@ fn seed_listings() -> Vec<Vec<u8>> {
             secs: 1_767_225_600,
             nanos: 123_456_789,
         },
-        ctime: Time {
-            secs: -1,
-            nanos: 0,
-        },
+        ctime: Time { secs: -1, nanos: 0 },
         inode: 7,
         size: 0,
         sha256: [0; 32],

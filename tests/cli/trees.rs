@@ -20,9 +20,15 @@ fn walk(dir: &Path) -> BTreeMap<Vec<u8>, (char, u32, Option<i128>, Vec<u8>)> {
         for e in std::fs::read_dir(&d).unwrap() {
             let e = e.unwrap();
             let path = e.path();
-            let rel = path.strip_prefix(dir).unwrap().as_os_str().as_bytes().to_vec();
+            let rel = path
+                .strip_prefix(dir)
+                .unwrap()
+                .as_os_str()
+                .as_bytes()
+                .to_vec();
             let meta = std::fs::symlink_metadata(&path).unwrap();
-            let mtime = Some(i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()));
+            let mtime =
+                Some(i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()));
             let mode = meta.mode() & 0o7777;
             let entry = if meta.file_type().is_symlink() {
                 let target = std::fs::read_link(&path).unwrap();
@@ -127,7 +133,10 @@ fn a_tree_is_one_version_and_get_restores_it_exactly() {
 fn an_unchanged_re_put_reads_nothing_and_a_change_is_read_alone() {
     let env = Env::with_vault();
     for i in 0..40u64 {
-        env.write(&format!("src/d{}/f{i}", i % 4), &random_bytes(i, 3000 + i as usize * 100));
+        env.write(
+            &format!("src/d{}/f{i}", i % 4),
+            &random_bytes(i, 3000 + i as usize * 100),
+        );
     }
     let src = env.path("src");
     let first = put_tree(&env, &src, "t", &[]);
@@ -137,7 +146,10 @@ fn an_unchanged_re_put_reads_nothing_and_a_change_is_read_alone() {
     assert_eq!(u(&again["bytes_read"]), 0, "{again:#}");
     assert_eq!(u(&again["files_reused"]), 40, "{again:#}");
     assert_eq!(again["previous"], first["version"]);
-    assert_eq!(again["sha256"], first["sha256"], "the same tree lists the same");
+    assert_eq!(
+        again["sha256"], first["sha256"],
+        "the same tree lists the same"
+    );
     // Change one file (same size: its time and inode tell) and add one.
     env.write("src/d1/f5", &random_bytes(99, 3500));
     env.write("src/d1/new", b"new file");
@@ -149,7 +161,10 @@ fn an_unchanged_re_put_reads_nothing_and_a_change_is_read_alone() {
     assert_eq!(u(&reread["files_read"]), 41, "{reread:#}");
     let dest = env.path("back");
     env.ldv().args(["get", "t"]).arg(&dest).assert().success();
-    assert_eq!(std::fs::read(dest.join("d1/f5")).unwrap(), random_bytes(99, 3500));
+    assert_eq!(
+        std::fs::read(dest.join("d1/f5")).unwrap(),
+        random_bytes(99, 3500)
+    );
     assert_eq!(std::fs::read(dest.join("d1/new")).unwrap(), b"new file");
 }
 
@@ -164,7 +179,10 @@ fn paths_inside_a_tree_work_with_ls_cat_stat_get_and_rm() {
 
     let out = env.ldv().args(["cat", "proj/a/one.txt"]).assert().success();
     assert_eq!(out.get_output().stdout, b"one\n");
-    for r in [format!("proj@{v1}/b/three.txt"), format!("proj/b/three.txt@{v1}")] {
+    for r in [
+        format!("proj@{v1}/b/three.txt"),
+        format!("proj/b/three.txt@{v1}"),
+    ] {
         let out = env.ldv().args(["cat", &r]).assert().success();
         assert_eq!(out.get_output().stdout, b"three\n", "{r}");
     }
@@ -184,7 +202,11 @@ fn paths_inside_a_tree_work_with_ls_cat_stat_get_and_rm() {
     assert!(error_line(out.get_output()).contains("not one file"));
     // get of a directory in the tree writes just it.
     let dest = env.path("only-a");
-    env.ldv().args(["get", "proj/a"]).arg(&dest).assert().success();
+    env.ldv()
+        .args(["get", "proj/a"])
+        .arg(&dest)
+        .assert()
+        .success();
     assert_eq!(std::fs::read(dest.join("two.txt")).unwrap(), b"two\n");
     assert!(!dest.join("three.txt").exists());
     // A missing path names the tree version it was looked for in.
@@ -248,7 +270,10 @@ fn gc_keeps_a_trees_chunks_and_verify_names_the_tree_of_a_damaged_file() {
         .success();
     let dest = env.path("back");
     env.ldv().args(["get", "t"]).arg(&dest).assert().success();
-    assert_eq!(std::fs::read(dest.join("f7")).unwrap(), random_bytes(107, 20_000));
+    assert_eq!(
+        std::fs::read(dest.join("f7")).unwrap(),
+        random_bytes(107, 20_000)
+    );
     verify_clean(env.ldv());
     // Flip a byte of one file's frame: verify finds it and names the tree version.
     let chunk = {
@@ -273,4 +298,103 @@ fn gc_keeps_a_trees_chunks_and_verify_names_the_tree_of_a_damaged_file() {
     let text = report.to_string();
     assert!(text.contains(&chunk), "{report:#}");
     assert!(text.contains("\"t@"), "{report:#}");
+}
+
+#[test]
+fn per_file_versions_and_trees_live_side_by_side_in_a_migrated_vault() {
+    let env = Env::with_vault_format1();
+    env.write("old-src/a.txt", b"a");
+    env.write("old-src/sub/b.txt", b"b");
+    // Format 1: one version per file.
+    env.ldv()
+        .arg("put")
+        .arg(env.path("old-src"))
+        .arg("data")
+        .assert()
+        .success();
+    env.ldv().arg("migrate").assert().success();
+    assert_eq!(env.vault_format(), 2);
+    env.write("new-src/c.txt", b"c");
+    env.write("new-src/d/e.txt", b"e");
+    let tree = put_tree(&env, &env.path("new-src"), "tree", &[]);
+    let v1 = tree["version"].as_str().unwrap().to_owned();
+
+    let out = env.ldv().args(["ls"]).assert().success();
+    let listed = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert_eq!(listed, "data/a.txt\ndata/sub/b.txt\ntree\n");
+    for (r, want) in [("data/sub/b.txt", &b"b"[..]), ("tree/d/e.txt", b"e")] {
+        let out = env.ldv().args(["cat", r]).assert().success();
+        assert_eq!(out.get_output().stdout, want, "{r}");
+    }
+    let (old, new) = (env.path("got-old"), env.path("got-new"));
+    env.ldv().args(["get", "data"]).arg(&old).assert().success();
+    env.ldv().args(["get", "tree"]).arg(&new).assert().success();
+    assert_eq!(std::fs::read(old.join("sub/b.txt")).unwrap(), b"b");
+    assert_eq!(std::fs::read(new.join("c.txt")).unwrap(), b"c");
+
+    env.ldv()
+        .args(["rm", "--yes", "data/a.txt"])
+        .assert()
+        .success();
+    env.ldv()
+        .args(["rm", "--yes", "tree/c.txt"])
+        .assert()
+        .success();
+    env.ldv()
+        .args(["gc", "--yes", "--grace", "0s"])
+        .assert()
+        .success();
+    env.ldv()
+        .args(["gc", "--yes", "--grace", "0s"])
+        .assert()
+        .success();
+    verify_clean(env.ldv());
+    env.ldv().args(["cat", "data/a.txt"]).assert().code(3);
+    env.ldv().args(["cat", "tree/c.txt"]).assert().code(3);
+    let out = env
+        .ldv()
+        .args(["cat", &format!("tree@{v1}/c.txt")])
+        .assert()
+        .success();
+    assert_eq!(out.get_output().stdout, b"c");
+    let out = env.ldv().args(["cat", "data/sub/b.txt"]).assert().success();
+    assert_eq!(out.get_output().stdout, b"b");
+}
+
+#[test]
+fn a_killed_tree_put_commits_nothing() {
+    let env = Env::with_vault();
+    for i in 0..400u64 {
+        env.write(&format!("src/d{}/f{i}", i % 10), &random_bytes(i, 40_000));
+    }
+    env.write("src/big", &random_bytes(7, 24 << 20));
+    let mut child = env
+        .std_ldv()
+        .args(["put", "--no-progress"])
+        .arg(env.path("src"))
+        .arg("t")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once its first pack is out, before it can have committed.
+    let packs = env.vault_dir().join("packs");
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(&packs).map_or(0, |d| d.count()) == 0
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the put finished before it was killed");
+    assert!(env.versions(env.ldv(), None).is_empty());
+    // The next put commits the whole tree.
+    put_tree(&env, &env.path("src"), "t", &[]);
+    let dest = env.path("back");
+    env.ldv().args(["get", "t"]).arg(&dest).assert().success();
+    assert_eq!(
+        std::fs::read(dest.join("big")).unwrap(),
+        random_bytes(7, 24 << 20)
+    );
 }
