@@ -111,8 +111,14 @@ async fn tree_of_prefix(
     Ok(None)
 }
 
-/// The entries of `tree` whose path starts with `inner`, as listing lines named `TREE/path`.
-fn tree_entries(m: &Manifest, tree: &crate::store::tree::Tree, inner: &str) -> Vec<Entry> {
+/// The entries of `tree` whose path starts with `inner`, as listing lines named `TREE/path`
+/// (each with the number of versions of the tree, `versions`).
+fn tree_entries(
+    m: &Manifest,
+    tree: &crate::store::tree::Tree,
+    inner: &str,
+    versions: u64,
+) -> Vec<Entry> {
     use crate::store::tree::Kind;
     let start = tree
         .entries
@@ -122,6 +128,7 @@ fn tree_entries(m: &Manifest, tree: &crate::store::tree::Tree, inner: &str) -> V
         .take_while(|e| e.path.starts_with(inner.as_bytes()))
         .map(|e| {
             let mut line = Entry::new(format!("{}/{}", m.name, e.path_lossy()), m.version.clone());
+            line.versions = versions;
             line.size = Some(e.size);
             line.created_at = e.mtime.to_system();
             line.mode = Some(format!("{:o}", e.mode));
@@ -216,8 +223,9 @@ pub async fn ls(
             .await?;
     }
     if let Some((m, tree, inner)) = inside {
+        let versions = vault.versions(&m.name).await?.len() as u64;
         entries.retain(|e| e.name != m.name);
-        entries.extend(tree_entries(&m, &tree, &inner));
+        entries.extend(tree_entries(&m, &tree, &inner, versions));
         entries.sort_by(|a, b| a.name.cmp(&b.name));
     }
     Ok(entries)

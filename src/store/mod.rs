@@ -1698,8 +1698,9 @@ struct Tee<S> {
     kept: Option<Vec<ChunkRef>>,
 }
 
-/// The most chunks [`Tee`] keeps (a listing of about a million files).
-const TEE_KEEP: usize = 16 * 1024;
+/// The most chunks [`Tee`] keeps: a listing of up to 512 MiB at 128 KiB chunks (millions of
+/// files), while gc and verify, reading many manifests at once, hold little per manifest.
+const TEE_KEEP: usize = 4096;
 
 impl<S: ChunkSink> ChunkSink for Tee<S> {
     fn chunk(&mut self, c: ChunkRef) {

@@ -195,6 +195,14 @@ fn invalid_names_are_refused() {
 #[test]
 fn missing_objects_are_not_found() {
     let env = env_with_object();
+    // A tree version too (format 2): paths and versions missing from it are not found either.
+    env.write("tree/a/one", b"1");
+    env.ldv()
+        .arg("put")
+        .arg(env.path("tree"))
+        .arg("tr")
+        .assert()
+        .success();
     let before = env.vault_snapshot();
     let missing_version = "kept@20200101T000000000Z-00000000";
     for args in [
@@ -211,6 +219,16 @@ fn missing_objects_are_not_found() {
         &["rm", missing_version, "--yes"],
         // One missing among several: nothing at all is removed.
         &["rm", "kept", "nothere", "--yes"],
+        // Inside a tree: a missing path, a path below a file, a missing tree version.
+        &["get", "tr/a/nothere", "dest"],
+        &["get", "tr/a/nothere", "-"],
+        &["get", "tr@20200101T000000000Z-00000000/a/one", "dest"],
+        &["cat", "tr/nothere"],
+        &["cat", "tr/a/one/below"],
+        &["cat", "tr/a/one@20200101T000000000Z-00000000"],
+        &["stat", "tr/a/nothere"],
+        &["rm", "tr/a/nothere", "--yes"],
+        &["rm", "-r", "tr/nothere", "--yes"],
     ] {
         let mut cmd = env.ldv();
         cmd.args(args);

@@ -124,83 +124,148 @@ fn a_tree_put_skips_what_it_cannot_store_commits_the_rest_and_exits_9() {
     let growing = env.write("tree/sub/growing.bin", &random_bytes(10, 4 * MIB));
     mkfifo(&tree.join("fifo"));
     let _socket = std::os::unix::net::UnixListener::bind(tree.join("sock")).unwrap();
+    // Symlinks of every kind are stored as symlinks, never followed: none of these is skipped.
     std::os::unix::fs::symlink(tree.join("nowhere"), tree.join("dangling")).unwrap();
     std::os::unix::fs::symlink(tree.join("sub"), tree.join("linked-dir")).unwrap();
-    // Opens, but reading a process's memory at address 0 fails (EIO), even for root.
-    std::os::unix::fs::symlink("/proc/self/mem", tree.join("unreadable")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/mem", tree.join("to-mem")).unwrap();
+    // A source named on the command line is followed: /proc/self/mem opens, but reading a
+    // process's memory at address 0 fails (EIO), even for root. With two sources, the tree's
+    // top-level entries are `tree` and `mem`.
+    let unreadable = Path::new("/proc/self/mem");
     let appender = Appender::start(&growing);
     let out = env
         .ldv()
         .args(["--json", "put"])
         .arg(&tree)
+        .arg(unreadable)
         .arg("t")
         .assert()
         .code(9);
     appender.stop();
     let out = out.get_output();
     let summary = json_of(out);
+    assert_eq!(summary["name"], "t", "{summary}");
     assert_eq!(summary["complete"], false, "{summary}");
     let skipped: Vec<(String, String)> = summary["skipped"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| {
-            let path = Path::new(s["path"].as_str().unwrap());
-            let file = path.strip_prefix(&tree).unwrap().display().to_string();
-            (file, s["reason"].as_str().unwrap().to_owned())
+            let path = s["path"].as_str().unwrap().to_owned();
+            (path, s["reason"].as_str().unwrap().to_owned())
         })
         .collect();
-    let files: Vec<&str> = skipped.iter().map(|(f, _)| f.as_str()).collect();
-    assert_eq!(
-        files,
-        [
-            "dangling",
-            "fifo",
-            "linked-dir",
-            "sock",
-            "sub/growing.bin",
-            "unreadable"
-        ],
-        "{skipped:?}"
-    );
-    let reason = |file: &str| &skipped.iter().find(|(f, _)| f == file).unwrap().1;
-    assert_eq!(reason("dangling"), "dangling symlink");
-    assert!(reason("sock").starts_with("not a regular file"));
-    assert!(reason("sub/growing.bin").starts_with("changed while it was read"));
-    assert!(reason("unreadable").starts_with("cannot be read"));
-    // Each is named in a warning, and the rest is committed.
+    let paths: Vec<&str> = skipped.iter().map(|(p, _)| p.as_str()).collect();
+    let mut want: Vec<String> = ["fifo", "sock", "sub/growing.bin"]
+        .iter()
+        .map(|f| tree.join(f).display().to_string())
+        .collect();
+    want.push(unreadable.display().to_string());
+    want.sort();
+    assert_eq!(paths, want, "{skipped:?}");
+    let reason = |path: &Path| {
+        let path = path.display().to_string();
+        &skipped.iter().find(|(p, _)| *p == path).unwrap().1
+    };
+    assert!(reason(&tree.join("fifo")).starts_with("not a regular file"));
+    assert!(reason(&tree.join("sock")).starts_with("not a regular file"));
+    assert!(reason(&tree.join("sub/growing.bin")).starts_with("changed while it was read"));
+    assert!(reason(unreadable).starts_with("cannot be read"));
+    // Each is named in a warning, and the rest is committed as one tree version.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for (file, _) in &skipped {
+    for (path, _) in &skipped {
         assert!(
-            stderr.contains(&format!("skipped {}", tree.join(file).display())),
-            "{file}: {stderr}"
+            stderr.contains(&format!("skipped {path}")),
+            "{path}: {stderr}"
         );
     }
-    assert_eq!(names(&env), ["t/keep.txt", "t/sub/deep.bin"]);
-    env.ldv()
-        .args(["get", "t"])
-        .arg(env.path("back"))
-        .assert()
-        .success();
-    assert_file(&env.path("back/keep.txt"), b"kept");
+    assert_eq!(names(&env), ["t"]);
+    assert_eq!(
+        (
+            &summary["files"],
+            &summary["dirs"],
+            &summary["symlinks"],
+            &summary["entries"]
+        ),
+        (&2.into(), &2.into(), &3.into(), &7.into()),
+        "{summary}"
+    );
+    let out = env.ldv().args(["ls", "t/"]).assert().success();
+    let listed = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert_eq!(
+        listed,
+        format!(
+            "t/tree/\n\
+             t/tree/dangling -> {}\n\
+             t/tree/keep.txt\n\
+             t/tree/linked-dir -> {}\n\
+             t/tree/sub/\n\
+             t/tree/sub/deep.bin\n\
+             t/tree/to-mem -> /proc/self/mem\n",
+            tree.join("nowhere").display(),
+            tree.join("sub").display()
+        )
+    );
+    let back = env.path("back");
+    env.ldv().args(["get", "t"]).arg(&back).assert().success();
+    assert_file(&back.join("tree/keep.txt"), b"kept");
+    assert_file(&back.join("tree/sub/deep.bin"), &random_bytes(9, 3000));
+    for (link, target) in [
+        ("dangling", tree.join("nowhere")),
+        ("linked-dir", tree.join("sub")),
+        ("to-mem", unreadable.to_path_buf()),
+    ] {
+        assert_eq!(
+            std::fs::read_link(back.join("tree").join(link)).unwrap(),
+            target,
+            "{link}"
+        );
+    }
+    for gone in ["tree/fifo", "tree/sock", "tree/sub/growing.bin", "mem"] {
+        assert!(
+            std::fs::symlink_metadata(back.join(gone)).is_err(),
+            "{gone} was restored"
+        );
+    }
 }
 
 #[test]
 fn sources_that_would_share_a_name_are_refused_before_anything_is_stored() {
-    let env = Env::with_vault();
-    let a = env.write("d1/same", b"one");
-    let b = env.write("d2/same", b"two");
-    let out = env
-        .ldv()
-        .arg("put")
-        .arg(&a)
-        .arg(&b)
-        .arg("pre/")
-        .assert()
-        .code(2);
-    let line = error_line(out.get_output());
-    assert!(line.contains("pre/same"), "{line}");
-    assert!(names(&env).is_empty());
+    // Format 1 stores each file as a version of its own name, format 2 makes one tree of the
+    // sources: either way two sources with one basename would collide.
+    for format in FORMATS {
+        let env = Env::with_vault_in(format);
+        let a = env.write("d1/same", b"one");
+        let b = env.write("d2/same", b"two");
+        env.write("x/dir/f", b"three");
+        env.write("y/dir/f", b"four");
+        // Format 1 collides on the files, format 2 on the directories.
+        let dir_collides = if format == 1 { "pre/dir/f" } else { "pre/dir" };
+        // Every file of the vault (an empty directory a put may leave, such as `locks/`, is
+        // not something stored).
+        let files = || {
+            let mut snapshot = env.vault_snapshot();
+            snapshot.retain(|_, hash| hash != "dir");
+            snapshot
+        };
+        let before = files();
+        for (sources, collides) in [
+            ([a, b], "pre/same"),
+            ([env.path("x/dir"), env.path("y/dir")], dir_collides),
+        ] {
+            let out = env
+                .ldv()
+                .arg("put")
+                .args(&sources)
+                .arg("pre/")
+                .assert()
+                .code(2);
+            let line = error_line(out.get_output());
+            assert!(line.contains(collides), "format {format}: {line}");
+        }
+        assert!(names(&env).is_empty(), "format {format}");
+        assert_eq!(files(), before, "format {format}");
+    }
 }
 
 #[test]
@@ -286,10 +351,19 @@ fn a_failed_tree_get_leaves_nothing_behind(format: u8) {
     let frame = env.frame_of(&id);
     frame.flip(frame.len - 1);
 
+    // Format 1 names the file's own version; format 2 the file inside the tree's version.
+    let damaged = if format == 1 {
+        "t/a/b/two.bin".to_owned()
+    } else {
+        let versions = env.versions(env.ldv(), None);
+        assert_eq!(versions.len(), 1, "one tree version: {versions:?}");
+        format!("t@{}/a/b/two.bin", versions[0].1)
+    };
+
     let dest = env.path("restore");
     let out = env.ldv().arg("get").arg("t").arg(&dest).assert().code(4);
     let line = error_line(out.get_output());
-    assert!(line.contains("t/a/b/two.bin"), "{line}");
+    assert!(line.contains(&damaged), "format {format}: {line}");
     assert!(!dest.exists(), "a failed tree get left {dest:?}");
 
     // Into an existing directory: it stays as it was.
@@ -395,24 +469,36 @@ fn verify_read_data_checks_each_version_against_its_content_digest() {
 
 #[test]
 fn streaming_a_tree_says_it_is_a_tree() {
-    let env = Env::with_vault();
-    env.write("tree/a", b"1");
-    env.write("tree/b", b"2");
-    env.ldv()
-        .arg("put")
-        .arg(env.path("tree"))
-        .arg("t")
-        .assert()
-        .success();
-    for args in [&["cat", "t"][..], &["get", "t", "-"]] {
-        let out = env.ldv().args(args).assert().code(2);
-        let line = error_line(out.get_output());
-        assert!(
-            line.contains("t is a tree of 2 objects"),
-            "{args:?}: {line}"
-        );
+    for format in FORMATS {
+        let env = Env::with_vault_in(format);
+        env.write("tree/a", b"1");
+        env.write("tree/b", b"2");
+        if format == 2 {
+            // A tree counts its files, not its directories or symlinks.
+            std::fs::create_dir(env.path("tree/empty")).unwrap();
+            std::os::unix::fs::symlink("a", env.path("tree/link")).unwrap();
+        }
+        env.ldv()
+            .arg("put")
+            .arg(env.path("tree"))
+            .arg("t")
+            .assert()
+            .success();
+        // Format 1: a name with per-file versions below it; format 2: one tree version, named.
+        let said = if format == 1 {
+            "t is a tree of 2 objects, not one object; `ldv get t DIR`".to_owned()
+        } else {
+            let (_, version) = env.versions(env.ldv(), Some("t")).remove(0);
+            format!("t@{version} is a tree of 2 files, not one file; `ldv get t@{version} DIR`")
+        };
+        for args in [&["cat", "t"][..], &["get", "t", "-"]] {
+            let out = env.ldv().args(args).assert().code(2);
+            assert!(out.get_output().stdout.is_empty(), "{args:?}");
+            let line = error_line(out.get_output());
+            assert!(line.contains(&said), "format {format}: {args:?}: {line}");
+        }
+        env.ldv().args(["cat", "nothing"]).assert().code(3);
     }
-    env.ldv().args(["cat", "nothing"]).assert().code(3);
 }
 
 #[test]

@@ -53,21 +53,44 @@ fn a_directory_of_300_small_files_fills_few_packs_and_one_index_segment() {
         .success();
     let receipt = json_of(out.get_output());
     assert_eq!(receipt["files"], 300, "{receipt:#}");
-    assert_eq!(receipt["new_chunks"], 300, "{receipt:#}");
+    assert_eq!(receipt["dirs"], 7, "{receipt:#}");
+    assert_eq!(receipt["files_read"], 300, "{receipt:#}");
+    // One chunk per file, and the tree's listing (one version for the whole directory).
+    let listing: Vec<String> = env
+        .chunks_of(env.ldv(), "small")
+        .into_iter()
+        .map(|(_, _, id)| id)
+        .collect();
+    assert!(!listing.is_empty());
+    assert_eq!(
+        u(&receipt["new_chunks"]),
+        300 + listing.len() as u64,
+        "{receipt:#}"
+    );
 
     let packs = env.packs();
     assert!(
-        (1..=3).contains(&packs.len()),
-        "300 small files made {} packs",
+        (2..=4).contains(&packs.len()),
+        "300 small files and their listing made {} packs",
         packs.len()
     );
     assert_eq!(env.index_segments().len(), 1, "one put, one index segment");
     assert!(env.chunk_objects().is_empty(), "no object per chunk");
-    // Every chunk is in a pack: the packs' trailers list each file's one chunk.
+    // Every chunk is in a pack: the packs' trailers list each file's one chunk, and the
+    // listing's chunks, in packs of their own.
     let frames = env.frames();
-    assert_eq!(frames.len(), 300);
+    assert_eq!(frames.len(), 300 + listing.len());
     for data in want.values() {
         assert!(frames.contains_key(&sha256_hex(data)));
+    }
+    let listing_packs: Vec<&PathBuf> = listing.iter().map(|id| &frames[id].file).collect();
+    for (id, frame) in &frames {
+        if !listing.contains(id) {
+            assert!(
+                !listing_packs.contains(&&frame.file),
+                "a file's chunk shares a pack with the listing"
+            );
+        }
     }
 
     let dest = env.path("back");

@@ -552,8 +552,11 @@ fn assert_problems(
 }
 
 /// Writes 100 small objects of 96-160 KiB to `set0/`..`set3/`, most of them several chunks: 90
-/// distinct, and 10 copies whose chunks two versions share; and puts the four trees under `v/`,
-/// all at once (as four writers would) when `concurrent`, else one after the other.
+/// distinct, and 10 copies whose chunks two versions share; and stores each as a version of its
+/// own, `v/setK/NAME`. When `concurrent` (a format-1 vault, where a directory put makes a
+/// version per file) the four directories are put under `v/` all at once, as four writers
+/// would; else (format 2, where a directory put is one tree version) each file is put on its
+/// own, one after the other.
 fn put_hundred_objects(env: &Env, rng: &mut rand::rngs::StdRng, concurrent: bool) {
     for i in 0..90u64 {
         let len = 96 * 1024 + rng.random_range(0..64 * 1024);
@@ -586,10 +589,35 @@ fn put_hundred_objects(env: &Env, rng: &mut rand::rngs::StdRng, concurrent: bool
         );
     };
     if concurrent {
+        assert_eq!(
+            env.vault_format(),
+            1,
+            "a directory put per file is format 1's"
+        );
         let writers: Vec<_> = (0..4).map(spawn).collect();
         writers.into_iter().for_each(wait);
     } else {
-        (0..4).map(spawn).for_each(wait);
+        for k in 0..4 {
+            let dir = env.path(&format!("set{k}"));
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            files.sort();
+            for file in files {
+                let put = env
+                    .std_ldv()
+                    .args(["-q", "put"])
+                    .arg(dir.join(&file))
+                    .arg(format!("v/set{k}/{file}"))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn ldv put");
+                wait(put);
+            }
+        }
     }
 }
 
@@ -808,7 +836,7 @@ fn verify_finds_and_names_every_damaged_chunk() {
 #[test]
 fn verify_finds_and_names_every_damaged_chunk_in_packs() {
     let env = Env::with_vault_in(2);
-    // One tree after the other: writers at once could each pack a chunk two trees share.
+    // One file after the other: writers at once could each pack a chunk two versions share.
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x1d5e_7a12);
     put_hundred_objects(&env, &mut rng, false);
     let refs = referenced(&env);
@@ -820,7 +848,7 @@ fn verify_finds_and_names_every_damaged_chunk_in_packs() {
         frames.keys().collect::<Vec<_>>()
     );
     let packs = env.packs();
-    assert!(packs.len() >= 2, "four puts made {} packs", packs.len());
+    assert!(packs.len() >= 2, "the puts made {} packs", packs.len());
     let total = refs.len();
 
     let clean = verify_json(&env, &["--read-data"], 0);

@@ -279,9 +279,34 @@ fn every_command_speaks_json() {
         .arg("j/tree")
         .assert()
         .success();
+    // A directory is one tree version: its receipt counts entries, not objects.
     let tree = json_of(out.get_output());
-    assert_eq!(tree["files"], 2);
-    assert_eq!(tree["objects"].as_array().unwrap().len(), 2);
+    assert_eq!(tree["name"], "j/tree", "{tree}");
+    assert_eq!(
+        (
+            &tree["entries"],
+            &tree["files"],
+            &tree["dirs"],
+            &tree["symlinks"]
+        ),
+        (&3.into(), &2.into(), &1.into(), &0.into()),
+        "{tree}"
+    );
+    assert_eq!(tree["size"], 3, "{tree}");
+    assert_eq!(tree["complete"], true, "{tree}");
+    assert_eq!(tree["skipped"], serde_json::json!([]), "{tree}");
+    for key in [
+        "version",
+        "sha256",
+        "files_read",
+        "new_chunks",
+        "bytes_uploaded",
+        "elapsed_ms",
+        "stats",
+    ] {
+        assert!(!tree[key].is_null(), "tree put --json lacks {key}: {tree}");
+    }
+    assert!(tree.get("objects").is_none(), "{tree}");
 
     // get: one file, then the tree.
     let out = env
@@ -308,7 +333,36 @@ fn every_command_speaks_json() {
         .iter()
         .map(|e| e["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["j/f.bin", "j/tree/x", "j/tree/y/z"]);
+    assert_eq!(names, ["j/f.bin", "j/tree"]);
+    // Inside the tree: its entries, directories ending with '/'.
+    let out = env
+        .ldv_vault()
+        .args(["--json", "ls", "j/tree/"])
+        .assert()
+        .success();
+    let inside = json_of(out.get_output());
+    let entries: Vec<(&str, &str)> = inside
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("j/tree/x", "file"),
+            ("j/tree/y/", "dir"),
+            ("j/tree/y/z", "file")
+        ]
+    );
+    assert!(
+        inside
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["version"] == tree["version"]),
+        "{inside}"
+    );
     let out = env
         .ldv_vault()
         .args(["--json", "ls", "-l", "j/f.bin"])
@@ -327,7 +381,8 @@ fn every_command_speaks_json() {
         .args(["--json", "ls", "--versions"])
         .assert()
         .success();
-    assert_eq!(json_of(out.get_output()).as_array().unwrap().len(), 3);
+    // Versions of names: the file's and the tree's, not one per entry of the tree.
+    assert_eq!(json_of(out.get_output()).as_array().unwrap().len(), 2);
 
     // stat, health.
     let out = env
@@ -340,6 +395,22 @@ fn every_command_speaks_json() {
     assert_eq!(stat["version"], put["version"]);
     assert!(
         stat["chunks"].is_array() && stat["all_versions"].is_array(),
+        "{stat}"
+    );
+    let out = env
+        .ldv_vault()
+        .args(["--json", "stat", "j/tree/y/z"])
+        .assert()
+        .success();
+    let stat = json_of(out.get_output());
+    assert_eq!(stat["tree"], "j/tree", "{stat}");
+    assert_eq!(stat["version"], tree["version"], "{stat}");
+    assert_eq!(stat["path"], "y/z", "{stat}");
+    assert_eq!(stat["kind"], "file", "{stat}");
+    assert_eq!(stat["size"], 2, "{stat}");
+    assert_eq!(stat["sha256"], sha256_hex(b"zz"), "{stat}");
+    assert!(
+        stat["mode"].is_string() && stat["mtime"].is_string() && stat["chunks"].is_array(),
         "{stat}"
     );
     let out = env
@@ -402,6 +473,24 @@ fn every_command_speaks_json() {
         .code(3);
     let h = json_of(out.get_output());
     assert!(h["vault"].is_null() && h["vault_error"].is_string(), "{h}");
+
+    // rm of a path inside a tree: a new version of the tree without it, reported in JSON.
+    let out = env
+        .ldv_vault()
+        .args(["--json", "--yes", "rm", "j/tree/x"])
+        .assert()
+        .success();
+    let rm = json_of(out.get_output());
+    let (_, newest) = env.versions(env.ldv_vault(), Some("j/tree")).pop().unwrap();
+    assert_ne!(newest, tree["version"].as_str().unwrap());
+    let text = rm.to_string();
+    assert!(
+        text.contains("\"j/tree\"")
+            && text.contains(&newest)
+            && text.contains(tree["version"].as_str().unwrap()),
+        "rm --json names the tree, the new version and the one it was made from: {rm}"
+    );
+    env.ldv_vault().args(["cat", "j/tree/x"]).assert().code(3);
 }
 
 #[test]

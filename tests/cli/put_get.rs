@@ -273,21 +273,44 @@ fn a_directory_tree_round_trips() {
         .arg("ds")
         .assert()
         .success();
+    // One tree version holds it all: every file, and every directory (a, a/b0..b2, big, c,
+    // c/d, c/d/e0..e4).
+    let expected_dirs = 12;
     let summary = json_of(out.get_output());
-    assert_eq!(summary["files"], expected_files);
-    let multi = summary["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == "ds/big/multi.bin")
-        .expect("the big file is in the summary");
-    assert!(multi["chunks"].as_u64().unwrap() > 4);
+    assert_eq!(summary["name"], "ds", "{summary}");
+    assert_eq!(summary["files"], expected_files, "{summary}");
+    assert_eq!(summary["dirs"], expected_dirs, "{summary}");
+    assert_eq!(
+        summary["entries"],
+        expected_files + expected_dirs,
+        "{summary}"
+    );
+    assert_eq!(summary["complete"], true, "{summary}");
+    let want = tree_files(&tree);
+    let size: usize = want.values().map(Vec::len).sum();
+    assert_eq!(summary["size"], size as u64, "{summary}");
+    let out = env.ldv().args(["ls", "--versions"]).assert().success();
+    assert_eq!(
+        lines_of(out.get_output()),
+        [format!("ds@{}", summary["version"].as_str().unwrap())]
+    );
+    let out = env
+        .ldv()
+        .args(["--json", "stat", "ds/big/multi.bin"])
+        .assert()
+        .success();
+    let multi = json_of(out.get_output());
+    assert_eq!(multi["size"], (MIB + 4321) as u64, "{multi}");
+    assert!(multi["chunks"].as_array().unwrap().len() > 4, "{multi}");
 
     let out = env.ldv().args(["ls", "ds/"]).assert().success();
     let listed = lines_of(out.get_output());
-    assert_eq!(listed.len(), expected_files as usize);
-    assert!(listed.contains(&"ds/a/empty".to_owned()));
-    assert!(listed.contains(&"ds/c/d/e3/f3".to_owned()));
+    assert_eq!(listed.len(), (expected_files + expected_dirs) as usize);
+    for entry in ["ds/a/empty", "ds/c/d/e3/f3", "ds/c/d/e3/", "ds/big/"] {
+        assert!(listed.contains(&entry.to_owned()), "{entry}: {listed:?}");
+    }
+    let files_listed = listed.iter().filter(|l| !l.ends_with('/')).count();
+    assert_eq!(files_listed, expected_files as usize);
 
     let out = env
         .ldv()
@@ -296,7 +319,6 @@ fn a_directory_tree_round_trips() {
         .assert()
         .success();
     assert_eq!(json_of(out.get_output())["files"], expected_files);
-    let want = tree_files(&tree);
     let got = tree_files(&env.path("restored"));
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
@@ -354,17 +376,21 @@ fn sources_are_named_like_cp() {
     let b = env.write("sub/dir/b.bin", &random_bytes(9, 5000));
     env.write("d/x", b"x\n");
     env.write("d/y/z", b"z\n");
+    let d = env.path("d");
 
-    // Several sources go under the prefix, directories with their own name.
-    env.ldv()
-        .arg("put")
-        .arg(&a)
-        .arg(&b)
-        .arg(env.path("d"))
-        .arg("pre/")
-        .assert()
-        .success();
-    // One source: its basename, NAME, or NAME/ + basename.
+    // Several sources make one tree named by the prefix, each source at the top by its
+    // basename (directories with their contents), with or without the trailing '/'.
+    for prefix in ["pre/", "several"] {
+        env.ldv()
+            .arg("put")
+            .arg(&a)
+            .arg(&b)
+            .arg(&d)
+            .arg(prefix)
+            .assert()
+            .success();
+    }
+    // One file: its basename, NAME, or NAME/ + basename, each a version of its own.
     env.ldv().arg("put").arg(&b).assert().success();
     env.ldv()
         .arg("put")
@@ -373,38 +399,72 @@ fn sources_are_named_like_cp() {
         .assert()
         .success();
     env.ldv().arg("put").arg(&a).arg("into/").assert().success();
-    // A directory without a name keeps its own.
-    env.ldv().arg("put").arg(env.path("d")).assert().success();
+    // One directory: a tree of its basename, of NAME/ + basename, or of NAME, whose root holds
+    // the directory's contents.
+    env.ldv().arg("put").arg(&d).assert().success();
+    env.ldv()
+        .arg("put")
+        .arg(&d)
+        .arg("under/")
+        .assert()
+        .success();
+    env.ldv().arg("put").arg(&d).arg("named").assert().success();
 
     let out = env.ldv().arg("ls").assert().success();
     assert_eq!(
         lines_of(out.get_output()),
         [
             "b.bin",
-            "d/x",
-            "d/y/z",
+            "d",
             "exact/name",
             "into/a.txt",
-            "pre/a.txt",
-            "pre/b.bin",
-            "pre/d/x",
-            "pre/d/y/z"
+            "named",
+            "pre",
+            "several",
+            "under/d"
         ]
     );
+    // Every name has one version: a tree is one version, not one per file.
+    assert_eq!(env.versions(env.ldv(), None).len(), 8);
+    for tree in ["pre", "several"] {
+        let out = env
+            .ldv()
+            .args(["ls", &format!("{tree}/")])
+            .assert()
+            .success();
+        assert_eq!(
+            lines_of(out.get_output()),
+            ["a.txt", "b.bin", "d/", "d/x", "d/y/", "d/y/z"].map(|p| format!("{tree}/{p}"))
+        );
+    }
+    for tree in ["d", "under/d", "named"] {
+        let out = env
+            .ldv()
+            .args(["ls", &format!("{tree}/")])
+            .assert()
+            .success();
+        assert_eq!(
+            lines_of(out.get_output()),
+            ["x", "y/", "y/z"].map(|p| format!("{tree}/{p}"))
+        );
+    }
     for (name, want) in [
         ("pre/a.txt", &b"alpha\n"[..]),
         ("pre/d/y/z", b"z\n"),
+        ("several/d/x", b"x\n"),
         ("exact/name", b"alpha\n"),
+        ("into/a.txt", b"alpha\n"),
+        ("d/y/z", b"z\n"),
+        ("under/d/x", b"x\n"),
+        ("named/y/z", b"z\n"),
     ] {
         let out = env.ldv().args(["cat", name]).assert().success();
         assert_eq!(out.get_output().stdout, want, "{name}");
     }
-    let out = env.ldv().args(["cat", "pre/b.bin"]).assert().success();
-    assert_bytes(
-        &out.get_output().stdout,
-        &random_bytes(9, 5000),
-        "pre/b.bin",
-    );
+    for name in ["pre/b.bin", "b.bin"] {
+        let out = env.ldv().args(["cat", name]).assert().success();
+        assert_bytes(&out.get_output().stdout, &random_bytes(9, 5000), name);
+    }
 }
 
 #[test]

@@ -13,7 +13,10 @@ use crate::common::{Env, error_line, json_of, random_bytes, u, verify_clean};
 
 /// What a walk of `dir` finds, entry by entry (symlinks not followed): kind, permission bits,
 /// modification time in nanoseconds (directories' and files'), content or link target.
-fn walk(dir: &Path) -> BTreeMap<Vec<u8>, (char, u32, Option<i128>, Vec<u8>)> {
+/// One entry a walk found: kind, permission bits, mtime in nanoseconds, content or target.
+type Found = (char, u32, Option<i128>, Vec<u8>);
+
+fn walk(dir: &Path) -> BTreeMap<Vec<u8>, Found> {
     let mut out = BTreeMap::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {

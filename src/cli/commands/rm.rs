@@ -100,8 +100,12 @@ pub async fn run(ctx: &Ctx, args: RmArgs) -> anyhow::Result<u8> {
             .await?;
             done.push(edit);
         }
-        emit(ctx, &done, |done| {
-            for e in done {
+        #[derive(serde::Serialize)]
+        struct Edits {
+            edits: Vec<tree::TreeEdit>,
+        }
+        emit(ctx, &Edits { edits: done }, |done| {
+            for e in &done.edits {
                 output::line(format!(
                     "removed {} entries: committed {}@{} (from {})",
                     e.removed, e.name, e.version, e.from
