@@ -75,6 +75,7 @@ pub struct TreeReceipt {
 }
 
 /// The entries of a walk, each file with the path it is read from.
+#[derive(Default)]
 struct Walk {
     entries: Vec<(Entry, Option<PathBuf>)>,
     skipped: Vec<Skipped>,
@@ -119,55 +120,27 @@ fn joined(dir: &[u8], name: &[u8]) -> Vec<u8> {
 /// cannot be examined, listed or read as links, and paths a tree cannot hold are skipped, each
 /// with its reason. A directory source to be the root must be listable.
 fn walk(name: &str, sources: &[TreeSource]) -> Result<Walk> {
-    let mut w = Walk {
-        entries: Vec::new(),
-        skipped: Vec::new(),
-    };
-    // Directories still to list: (path on disk, path in the tree).
-    let mut pending: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let mut w = Walk::default();
+    // Directories to list: (path on disk, path in the tree).
+    let mut roots: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     for src in sources {
         if src.at.is_empty() {
             std::fs::read_dir(&src.path)
                 .map_err(|e| Error::io("read directory", src.path.display(), e))?;
-            pending.push((src.path.clone(), Vec::new()));
+            roots.push((src.path.clone(), Vec::new()));
         } else {
             let meta = std::fs::metadata(&src.path)
                 .map_err(|e| Error::io("read", src.path.display(), e))?;
-            add(
-                &mut w,
-                &mut pending,
-                src.path.clone(),
-                src.at.clone(),
-                &meta,
-            );
+            add(&mut w, &mut roots, src.path.clone(), src.at.clone(), &meta);
         }
-        while let Some((dir, at)) = pending.pop() {
-            let listed = match put::sorted_entries(&dir) {
-                Ok(listed) => listed,
-                Err(e) => {
-                    w.skipped
-                        .push(Skipped::new(&dir, format!("cannot be listed: {e}")));
-                    // Its entry goes too: a directory restored empty would be wrong.
-                    if let Some(i) = w.entries.iter().rposition(|(e, _)| e.path == at) {
-                        w.entries.remove(i);
-                    }
-                    continue;
-                }
-            };
-            for item in listed {
-                let path = item.path();
-                // `DirEntry::metadata` does not follow a symlink.
-                match item.metadata() {
-                    Ok(meta) => {
-                        let child = joined(&at, item.file_name().as_bytes());
-                        add(&mut w, &mut pending, path, child, &meta);
-                    }
-                    Err(e) => w
-                        .skipped
-                        .push(Skipped::new(&path, format!("cannot be examined: {e}"))),
-                }
-            }
-        }
+    }
+    let (listed, unlisted) = list_all(roots);
+    w.entries.extend(listed.entries);
+    w.skipped.extend(listed.skipped);
+    if !unlisted.is_empty() {
+        // A directory that could not be listed goes too: restored empty, it would be wrong.
+        let unlisted: std::collections::HashSet<Vec<u8>> = unlisted.into_iter().collect();
+        w.entries.retain(|(e, _)| !unlisted.contains(&e.path));
     }
     w.entries.sort_unstable_by(|a, b| a.0.path.cmp(&b.0.path));
     if let Some(pair) = w.entries.windows(2).find(|p| p[0].0.path == p[1].0.path) {
@@ -177,6 +150,87 @@ fn walk(name: &str, sources: &[TreeSource]) -> Result<Walk> {
         )));
     }
     Ok(w)
+}
+
+/// Threads listing directories at once: a listing and the `lstat` of every entry are system
+/// calls that wait on the file system, or, when it is cached, keep a core busy each.
+const WALKERS: usize = 4;
+
+/// Lists `roots` and every directory below them, [`WALKERS`] directories at a time. Returns
+/// what was found (unsorted) and the tree paths of directories that could not be listed.
+fn list_all(roots: Vec<(PathBuf, Vec<u8>)>) -> (Walk, Vec<Vec<u8>>) {
+    struct Queue {
+        dirs: Vec<(PathBuf, Vec<u8>)>,
+        busy: usize,
+    }
+    let shared = (
+        std::sync::Mutex::new(Queue {
+            dirs: roots,
+            busy: 0,
+        }),
+        std::sync::Condvar::new(),
+    );
+    let walker = || {
+        let (lock, ready) = &shared;
+        let (mut w, mut unlisted, mut found) = (Walk::default(), Vec::new(), Vec::new());
+        loop {
+            let (dir, at) = {
+                let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if let Some(next) = q.dirs.pop() {
+                        q.busy += 1;
+                        break next;
+                    }
+                    if q.busy == 0 {
+                        ready.notify_all();
+                        return (w, unlisted);
+                    }
+                    q = ready.wait(q).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            match put::sorted_entries(&dir) {
+                Ok(items) => {
+                    for item in items {
+                        let path = item.path();
+                        // `DirEntry::metadata` does not follow a symlink.
+                        match item.metadata() {
+                            Ok(meta) => {
+                                let child = joined(&at, item.file_name().as_bytes());
+                                add(&mut w, &mut found, path, child, &meta);
+                            }
+                            Err(e) => w
+                                .skipped
+                                .push(Skipped::new(&path, format!("cannot be examined: {e}"))),
+                        }
+                    }
+                }
+                Err(e) => {
+                    w.skipped
+                        .push(Skipped::new(&dir, format!("cannot be listed: {e}")));
+                    unlisted.push(at);
+                }
+            }
+            let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
+            q.dirs.append(&mut found);
+            q.busy -= 1;
+            ready.notify_all();
+        }
+    };
+    let parts: Vec<(Walk, Vec<Vec<u8>>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..WALKERS).map(|_| s.spawn(walker)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a walker thread does not panic"))
+            .collect()
+    });
+    let mut all = Walk::default();
+    let mut unlisted = Vec::new();
+    for (w, u) in parts {
+        all.entries.extend(w.entries);
+        all.skipped.extend(w.skipped);
+        unlisted.extend(u);
+    }
+    (all, unlisted)
 }
 
 /// Adds the entry at `path` (tree path `at`), queueing a directory for listing.
@@ -289,6 +343,11 @@ pub async fn put_tree(
     let walked = tokio::task::spawn_blocking(move || walk(&tree_name, &sources))
         .await
         .map_err(put::task_failed)??;
+    tracing::debug!(
+        "walked {} entries in {:?}",
+        walked.entries.len(),
+        started.elapsed()
+    );
     let mut skipped = walked.skipped;
     for s in &skipped {
         reporter.on_warning(&format!("skipped {}: {}", s.path, s.reason));
@@ -298,13 +357,20 @@ pub async fn put_tree(
     } else {
         previous_tree(vault, name, reporter).await?
     };
+    tracing::debug!("read the previous tree at {:?}", started.elapsed());
     let mut entries = Vec::with_capacity(walked.entries.len());
     let mut jobs = Vec::new();
     let mut reading = Vec::new();
     let (mut files_reused, mut bytes_reused) = (0u64, 0u64);
+    // Both lists are sorted by path: one pass pairs each file with its previous entry.
+    let earlier: &[Entry] = previous.as_ref().map_or(&[], |(_, t)| &t.entries);
+    let mut cursor = 0;
     for (mut e, source) in walked.entries {
         if let Some(source) = source {
-            let before = previous.as_ref().and_then(|(_, t)| t.find(&e.path));
+            while earlier.get(cursor).is_some_and(|b| b.path < e.path) {
+                cursor += 1;
+            }
+            let before = earlier.get(cursor).filter(|b| b.path == e.path);
             let mut reused = false;
             if let Some(before) = before.filter(|b| unchanged(b, &e)) {
                 // Reused only while the vault holds every chunk outside condemned packs.
@@ -334,6 +400,11 @@ pub async fn put_tree(
         }
         entries.push(e);
     }
+    tracing::debug!(
+        "matched against the previous tree: {} files to read, {files_reused} reused, at {:?}",
+        jobs.len(),
+        started.elapsed()
+    );
     let bytes_to_read: u64 = jobs.iter().filter_map(|j| j.size).sum();
     reporter.on_start(Some(bytes_to_read), Some(jobs.len() as u64));
     let outcomes = put::store_jobs(vault, &jobs, opts, reporter).await?;
@@ -382,6 +453,11 @@ pub async fn put_tree(
     let (dirs, symlinks) = (count(Kind::Dir), count(Kind::Symlink));
     let listing = tree::encode(&listed.entries);
     drop(listed);
+    tracing::debug!(
+        "stored the files and encoded a listing of {} bytes at {:?}",
+        listing.len(),
+        started.elapsed()
+    );
     // The listing's chunks go into packs of their own, apart from the files' data: reading a
     // tree is then a few ranged reads of listing alone.
     vault.cut_pack().await?;
@@ -399,6 +475,7 @@ pub async fn put_tree(
     )
     .await?;
     let listing_tally = (pending.tally.new_chunks, pending.tally.bytes_uploaded);
+    tracing::debug!("stored the listing at {:?}", started.elapsed());
     let receipt = put::commit(vault, pending, opts, Some(summary)).await?;
     Ok(TreeReceipt {
         name: receipt.name,
