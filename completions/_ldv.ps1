@@ -92,6 +92,7 @@ Register-ArgumentCompleter -Native -CommandName 'ldv' -ScriptBlock {
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]')
             [CompletionResult]::new('--parallel', '--parallel', [CompletionResultType]::ParameterName, 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]')
             [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'How long to wait for a vault lock held by another process before giving up (exit 8)')
+            [CompletionResult]::new('--reread', '--reread', [CompletionResultType]::ParameterName, 'Read every file of a tree again, instead of reusing the entries of files whose size, times and inode are those of the tree''s previous version')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')

@@ -1169,7 +1169,7 @@ _ldv() {
             return 0
             ;;
         ldv__subcmd__put)
-            opts="-q -v -j -y -h --content-type --meta --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
+            opts="-q -v -j -y -h --reread --content-type --meta --profile --vault --config --json --quiet --verbose --no-progress --parallel --yes --lock-wait --stats --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -78,6 +78,7 @@ complete -c ldv -n "__fish_ldv_using_subcommand put" -l vault -d 'Vault location
 complete -c ldv -n "__fish_ldv_using_subcommand put" -l config -d 'Config file [default: $XDG_CONFIG_HOME/ldv/config.toml]' -r -F
 complete -c ldv -n "__fish_ldv_using_subcommand put" -s j -l parallel -d 'Chunks in flight at once; small files and manifests go 16 × wider, within N × 16 MiB [default: profile, else 8]' -r
 complete -c ldv -n "__fish_ldv_using_subcommand put" -l lock-wait -d 'How long to wait for a vault lock held by another process before giving up (exit 8)' -r
+complete -c ldv -n "__fish_ldv_using_subcommand put" -l reread -d 'Read every file of a tree again, instead of reusing the entries of files whose size, times and inode are those of the tree\'s previous version'
 complete -c ldv -n "__fish_ldv_using_subcommand put" -l json -d 'Print one JSON document on stdout instead of text'
 complete -c ldv -n "__fish_ldv_using_subcommand put" -s q -l quiet -d 'Print nothing but errors'
 complete -c ldv -n "__fish_ldv_using_subcommand put" -s v -l verbose -d 'Log more to stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides'
