@@ -17,7 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::ops::put::{self, FileJob, PutOptions, Skipped};
 use crate::report::{NoReporter, Reporter};
 use crate::store::Vault;
-use crate::store::layout::{self, ObjectRef};
+use crate::store::layout::{self, ChunkId, ObjectRef};
 use crate::store::manifest::{MANIFEST_FORMAT, Manifest};
 use crate::store::tree::{self, Entry, FileChunk, Kind, Time, Tree};
 
@@ -188,7 +188,10 @@ fn list_all(roots: Vec<(PathBuf, Vec<u8>)>) -> (Walk, Vec<Vec<u8>>) {
                     q = ready.wait(q).unwrap_or_else(|p| p.into_inner());
                 }
             };
-            match put::sorted_entries(&dir) {
+            // Unsorted: the walk sorts every entry by path at the end.
+            let listed =
+                std::fs::read_dir(&dir).and_then(|d| d.collect::<std::io::Result<Vec<_>>>());
+            match listed {
                 Ok(items) => {
                     for item in items {
                         let path = item.path();
@@ -362,40 +365,53 @@ pub async fn put_tree(
     let mut jobs = Vec::new();
     let mut reading = Vec::new();
     let (mut files_reused, mut bytes_reused) = (0u64, 0u64);
-    // Both lists are sorted by path: one pass pairs each file with its previous entry.
+    // Both lists are sorted by path: one pass pairs each file with its previous entry, if it
+    // is unchanged.
     let earlier: &[Entry] = previous.as_ref().map_or(&[], |(_, t)| &t.entries);
     let mut cursor = 0;
-    for (mut e, source) in walked.entries {
-        if let Some(source) = source {
+    let pairs: Vec<Option<&Entry>> = walked
+        .entries
+        .iter()
+        .map(|(e, source)| {
+            source.as_ref()?;
             while earlier.get(cursor).is_some_and(|b| b.path < e.path) {
                 cursor += 1;
             }
-            let before = earlier.get(cursor).filter(|b| b.path == e.path);
-            let mut reused = false;
-            if let Some(before) = before.filter(|b| unchanged(b, &e)) {
-                // Reused only while the vault holds every chunk outside condemned packs.
-                let mut held = true;
-                for c in &before.chunks {
-                    if !vault.holds_chunk(c.id).await? {
-                        held = false;
-                        break;
-                    }
-                }
-                if held {
+            earlier
+                .get(cursor)
+                .filter(|b| b.path == e.path && unchanged(b, e))
+        })
+        .collect();
+    // An unchanged file is reused only while the vault holds every chunk of it outside
+    // condemned packs (one look at the index for them all).
+    let ids: Vec<ChunkId> = pairs
+        .iter()
+        .flatten()
+        .flat_map(|b| b.chunks.iter().map(|c| c.id))
+        .collect();
+    let mut held = vault.holds_chunks(&ids).await?.into_iter();
+    for ((mut e, source), before) in walked.entries.into_iter().zip(pairs) {
+        if let Some(source) = source {
+            let reusable = before.filter(|b| {
+                // `all` would stop early and leave the rest of this file's answers unread.
+                let answers: Vec<bool> = held.by_ref().take(b.chunks.len()).collect();
+                answers.iter().all(|h| *h)
+            });
+            match reusable {
+                Some(before) => {
                     e.sha256 = before.sha256;
                     e.chunks = before.chunks.clone();
                     files_reused += 1;
                     bytes_reused += e.size;
-                    reused = true;
                 }
-            }
-            if !reused {
-                reading.push(entries.len());
-                jobs.push(FileJob {
-                    name: e.path_lossy().into_owned(),
-                    path: source,
-                    size: Some(e.size),
-                });
+                None => {
+                    reading.push(entries.len());
+                    jobs.push(FileJob {
+                        name: e.path_lossy().into_owned(),
+                        path: source,
+                        size: Some(e.size),
+                    });
+                }
             }
         }
         entries.push(e);

@@ -865,6 +865,26 @@ impl Vault {
         }
     }
 
+    /// [`Vault::holds_chunk`] for many chunks at once, in order.
+    pub async fn holds_chunks(&self, ids: &[ChunkId]) -> Result<Vec<bool>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.packed {
+            Some(_) => {
+                self.with_index(|index| ids.iter().map(|id| index.reusable(id).is_some()).collect())
+                    .await
+            }
+            None => {
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    out.push(self.backend.exists(&id.key()).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
     /// Runs `f` on the index of this format-2 vault, loading the index first if this process
     /// has not yet.
     async fn with_index<T>(&self, f: impl FnOnce(&index::Index) -> T) -> Result<T> {
