@@ -92,8 +92,8 @@ echo "ls -l t/$dir/: $s s, $(wc -l <"$WORK/ls.out") lines, peak RSS $((rss >> 10
 versions=$(ldv ls --versions | wc -l)
 read -r s rss < <(timed "$WORK/verify.json" "$LDV" --vault "file://$WORK/vault" --no-progress "${par[@]}" --json verify)
 echo "verify ($versions versions): $s s, peak RSS $((rss >> 10)) MiB, $(jq -c '{versions, chunks_referenced, problems: (.problems | length), requests: .stats.backend.total_requests}' "$WORK/verify.json")"
-read -r s rss < <(timed "$WORK/gc.json" "$LDV" --vault "file://$WORK/vault" --no-progress "${par[@]}" --json gc --dry-run)
-echo "gc --dry-run: $s s, peak RSS $((rss >> 10)) MiB, $(jq -c '{manifests: (.plan.manifests // .manifests), requests: .stats.backend.total_requests}' "$WORK/gc.json" 2>/dev/null)"
+read -r s rss < <(timed "$WORK/gc.out" "$LDV" --vault "file://$WORK/vault" --no-progress "${par[@]}" --stats gc --dry-run)
+echo "gc --dry-run: $s s, peak RSS $((rss >> 10)) MiB, $(grep -o '[0-9]* manifests' "$WORK/gc.out"), $(grep -o 'backend: [0-9]* requests' "$WORK/stderr")"
 rm -rf "$WORK/back"
 read -r s rss < <(timed /dev/null "$LDV" --vault "file://$WORK/vault" --no-progress "${par[@]}" get t "$WORK/back")
 echo "get t: $s s, peak RSS $((rss >> 10)) MiB; diff -r: $(diff -r --no-dereference "$TREE" "$WORK/back" >/dev/null && echo clean || echo DIFFERS)"
