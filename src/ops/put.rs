@@ -26,7 +26,7 @@ use crate::store::layout::{self, ChunkId};
 use crate::store::manifest::{
     ChunkRef, MANIFEST_FORMAT, Manifest, TREE_MANIFEST_FORMAT, TreeSummary,
 };
-use crate::store::{ChunkWrite, Vault};
+use crate::store::{ChunkWrite, PreparedChunk, Vault};
 
 /// Settings of a put.
 #[derive(Debug, Clone)]
@@ -477,14 +477,14 @@ async fn put_small(
     let read = tokio::task::spawn_blocking(move || read_small(&path, &codec, &fault))
         .await
         .map_err(task_failed)??;
-    finish_small(vault, job, read, started, reporter).await
+    finish_small(vault, job, (read, None), started, reporter).await
 }
 
 /// Stores what [`read_small`] read of `job`.
 async fn finish_small(
     vault: &Arc<Vault>,
     job: &FileJob,
-    (chunk, id, sha256): SmallRead,
+    ((chunk, id, sha256), prepared): (SmallRead, Option<PreparedChunk>),
     started: Instant,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Pending> {
@@ -492,7 +492,10 @@ async fn finish_small(
     let mut tally = Tally::default();
     let mut chunks = Vec::new();
     if size > 0 {
-        let write = vault.put_chunk(id, &chunk).await?;
+        let write = match prepared {
+            Some(prepared) => vault.store_prepared(prepared).await?,
+            None => vault.put_chunk(id, &chunk).await?,
+        };
         tally.add(size, write);
         chunks.push(ChunkRef {
             offset: 0,
@@ -528,13 +531,23 @@ async fn store_small_batch(
     let started = Instant::now();
     let faults: Vec<Arc<SourceFault>> = batch.iter().map(|_| Arc::default()).collect();
     let paths: Vec<PathBuf> = batch.iter().map(|(_, j)| j.path.clone()).collect();
-    let (codec, held) = (vault.codec().clone(), faults.clone());
+    // Framing (compressing, sealing) runs in the same job as the reads: on the runtime's
+    // threads, thousands of small frames were made one at a time.
+    vault.load_index().await?;
+    let (this, held) = (Arc::clone(vault), faults.clone());
     let reads = tokio::task::spawn_blocking(move || {
         paths
             .iter()
             .zip(&held)
-            .map(|(path, fault)| read_small(path, &codec, fault))
-            .collect::<Vec<_>>()
+            .map(|(path, fault)| {
+                let read = read_small(path, this.codec(), fault)?;
+                let prepared = match read.0.len() {
+                    0 => None,
+                    _ => this.prepare_loaded(read.1, &read.0),
+                };
+                Ok((read, prepared))
+            })
+            .collect::<Vec<Result<_>>>()
     })
     .await
     .map_err(task_failed)?;

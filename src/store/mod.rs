@@ -703,6 +703,27 @@ impl Vault {
         cpu_work(plain.len(), move || new_frame(&codec, id, &plain)).await
     }
 
+    /// Loads the index of a format-2 vault if this process has not yet (nothing to do in a
+    /// format-1 vault), so that [`Vault::prepare_loaded`] can run on any thread.
+    pub async fn load_index(&self) -> Result<()> {
+        match &self.packed {
+            Some(_) => self.with_index(|_| ()).await,
+            None => Ok(()),
+        }
+    }
+
+    /// [`Vault::prepare_chunk`] without waiting, for blocking code: in a format-2 vault whose
+    /// index is loaded ([`Vault::load_index`]), chunk `id` found or framed; `None` otherwise
+    /// (a format-1 vault, whose chunks are requests of their own).
+    pub fn prepare_loaded(&self, id: ChunkId, chunk: &codec::PlainChunk) -> Option<PreparedChunk> {
+        let packed = self.packed.as_ref()?;
+        packed.index.get()?;
+        Some(
+            self.found_packed(id, chunk)
+                .unwrap_or_else(|| new_frame(&self.codec, id, chunk)),
+        )
+    }
+
     /// Batches of consecutive chunks a put should hand to [`Vault::identify_and_prepare`]: about
     /// 1 MiB in a format-2 vault, where chunks are small and only CPU work is per chunk; single
     /// chunks in a format-1 vault, where each one is a request of its own.
