@@ -477,14 +477,14 @@ async fn put_small(
     let read = tokio::task::spawn_blocking(move || read_small(&path, &codec, &fault))
         .await
         .map_err(task_failed)??;
-    finish_small(vault, job, (read, None), started, reporter).await
+    finish_small(vault, job, read, started, reporter).await
 }
 
 /// Stores what [`read_small`] read of `job`.
 async fn finish_small(
     vault: &Arc<Vault>,
     job: &FileJob,
-    ((chunk, id, sha256), prepared): (SmallRead, Option<PreparedChunk>),
+    (chunk, id, sha256): SmallRead,
     started: Instant,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Pending> {
@@ -492,10 +492,7 @@ async fn finish_small(
     let mut tally = Tally::default();
     let mut chunks = Vec::new();
     if size > 0 {
-        let write = match prepared {
-            Some(prepared) => vault.store_prepared(prepared).await?,
-            None => vault.put_chunk(id, &chunk).await?,
-        };
+        let write = vault.put_chunk(id, &chunk).await?;
         tally.add(size, write);
         chunks.push(ChunkRef {
             offset: 0,
@@ -521,32 +518,125 @@ const SMALL_BATCH_FILES: usize = 32;
 /// ...and at most about this many bytes of them.
 const SMALL_BATCH_BYTES: u64 = 1 << 20;
 
-/// Stores a batch of small files: read on the blocking pool in one job, then stored one by
-/// one; each outcome as [`store_or_skip`]'s.
+/// Files up to this size are read whole, chunked, hashed and framed in one blocking job (with
+/// others, up to [`SMALL_BATCH_BYTES`]): a pipeline of threads and channels per file cost more
+/// than the work in a tree of thousands of files of tens or hundreds of KiB, and it ran one file
+/// at a time.
+const WHOLE_READ_MAX: u64 = 4 << 20;
+
+/// What reading a file whole in a batch gave: its chunks in order (each with its id and, in a
+/// format-2 vault, its frame) and the SHA-256 of the content.
+struct WholeRead {
+    chunks: Vec<(PlainChunk, ChunkId, Option<PreparedChunk>)>,
+    sha256: String,
+}
+
+/// Reads a file of at most [`WHOLE_READ_MAX`] bytes whole, checks that it did not change
+/// meanwhile, chunks it and frames its chunks. A failure of the file itself is noted in
+/// `fault`. Blocking.
+fn read_whole(
+    vault: &Vault,
+    job: &FileJob,
+    chunker: ChunkerConfig,
+    fault: &Arc<SourceFault>,
+) -> Result<WholeRead> {
+    let codec = vault.codec();
+    let prepare = |chunk: PlainChunk, id: ChunkId| {
+        let prepared = vault.prepare_loaded(id, &chunk);
+        (chunk, id, prepared)
+    };
+    if job.is_small(&chunker) {
+        let (chunk, id, sha256) = read_small(&job.path, codec, fault)?;
+        let chunks = match chunk.len() {
+            0 => Vec::new(),
+            _ => vec![prepare(chunk, id)],
+        };
+        return Ok(WholeRead { chunks, sha256 });
+    }
+    let path = &job.path;
+    let file = fault.opened(File::open(path), path)?;
+    let stamp = fault.checked(Stamp::of(&file, path))?;
+    let mut data = Vec::with_capacity(usize::try_from(stamp.len).unwrap_or(0));
+    let mut reader = Watched {
+        inner: &file,
+        fault: Arc::clone(fault),
+    };
+    reader
+        .read_to_end(&mut data)
+        .map_err(|e| Error::io("read", path.display(), e))?;
+    fault.checked(stamp.check(&file, data.len() as u64, path))?;
+    let sha256 = hex::encode(Sha256::digest(&data));
+    let len = data.len() as u64;
+    let cuts = Chunker::new(chunker, std::io::Cursor::new(data))
+        .with_prefix(&codec::PLAIN_HEADER)
+        .with_size_hint(len);
+    let mut chunks = Vec::new();
+    for cut in cuts {
+        let cut = cut.map_err(|e| Error::io("read", path.display(), e))?;
+        let chunk = PlainChunk::from_framed(cut.buf)
+            .expect("the chunker puts the plain frame header in front of every chunk");
+        let id = codec.chunk_id(&chunk.data());
+        chunks.push(prepare(chunk, id));
+    }
+    Ok(WholeRead { chunks, sha256 })
+}
+
+/// Stores what [`read_whole`] read of `job`, its chunks in content order.
+async fn finish_whole(
+    vault: &Arc<Vault>,
+    job: &FileJob,
+    read: WholeRead,
+    started: Instant,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<Pending> {
+    let mut tally = Tally::default();
+    let mut chunks = Vec::with_capacity(read.chunks.len());
+    let mut offset = 0;
+    for (chunk, id, prepared) in read.chunks {
+        let size = chunk.len() as u64;
+        let write = match prepared {
+            Some(prepared) => vault.store_prepared(prepared).await?,
+            None => vault.put_chunk(id, &chunk).await?,
+        };
+        tally.add(size, write);
+        chunks.push(ChunkRef {
+            offset,
+            size,
+            id,
+            stored: Some(write.stored()),
+        });
+        offset += size;
+        reporter.on_bytes(size);
+    }
+    Ok(Pending {
+        name: job.name.clone(),
+        size: offset,
+        sha256: read.sha256,
+        chunks,
+        tally,
+        started,
+    })
+}
+
+/// Stores a batch of files read whole (see [`WHOLE_READ_MAX`]): read, chunked and framed on
+/// the blocking pool in one job, then stored one by one; each outcome as [`store_or_skip`]'s.
 async fn store_small_batch(
     vault: &Arc<Vault>,
     batch: &[(usize, &FileJob)],
+    chunker: ChunkerConfig,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Vec<(usize, Result<Pending, Skipped>)>> {
     let started = Instant::now();
     let faults: Vec<Arc<SourceFault>> = batch.iter().map(|_| Arc::default()).collect();
-    let paths: Vec<PathBuf> = batch.iter().map(|(_, j)| j.path.clone()).collect();
+    let jobs: Vec<FileJob> = batch.iter().map(|(_, j)| (*j).clone()).collect();
     // Framing (compressing, sealing) runs in the same job as the reads: on the runtime's
     // threads, thousands of small frames were made one at a time.
     vault.load_index().await?;
     let (this, held) = (Arc::clone(vault), faults.clone());
     let reads = tokio::task::spawn_blocking(move || {
-        paths
-            .iter()
+        jobs.iter()
             .zip(&held)
-            .map(|(path, fault)| {
-                let read = read_small(path, this.codec(), fault)?;
-                let prepared = match read.0.len() {
-                    0 => None,
-                    _ => this.prepare_loaded(read.1, &read.0),
-                };
-                Ok((read, prepared))
-            })
+            .map(|(job, fault)| read_whole(&this, job, chunker, fault))
             .collect::<Vec<Result<_>>>()
     })
     .await
@@ -554,7 +644,7 @@ async fn store_small_batch(
     let mut out = Vec::with_capacity(batch.len());
     for ((&(i, job), read), fault) in batch.iter().zip(reads).zip(&faults) {
         let outcome = match read {
-            Ok(read) => Ok(finish_small(vault, job, read, started, reporter).await?),
+            Ok(read) => Ok(finish_whole(vault, job, read, started, reporter).await?),
             Err(e) => Err(skip_or_fail(e, fault, job, reporter)?),
         };
         out.push((i, outcome));
@@ -737,10 +827,9 @@ pub(crate) async fn store_jobs(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Vec<Result<Pending, Skipped>>> {
     let window = Window::new(opts.parallel);
-    let (small, large): (Vec<_>, Vec<_>) = jobs
-        .iter()
-        .enumerate()
-        .partition(|(_, j)| j.is_small(&opts.chunker));
+    let (small, large): (Vec<_>, Vec<_>) = jobs.iter().enumerate().partition(|(_, j)| {
+        j.is_small(&opts.chunker) || j.size.is_some_and(|len| len <= WHOLE_READ_MAX)
+    });
     let mut batches: Vec<Vec<(usize, &FileJob)>> = Vec::new();
     let mut bytes = 0;
     for (i, job) in small {
@@ -762,7 +851,7 @@ pub(crate) async fn store_jobs(
             async move {
                 let size = batch.iter().map(|(_, j)| j.size.unwrap_or(0)).sum();
                 let _held = window.admit(size).await;
-                store_small_batch(vault, batch, reporter).await
+                store_small_batch(vault, batch, opts.chunker, reporter).await
             }
         })
         .buffer_unordered(window.width())
