@@ -297,7 +297,7 @@ async fn previous_tree(
     vault: &Vault,
     name: &str,
     reporter: &Arc<dyn Reporter>,
-) -> Result<Option<(String, Tree)>> {
+) -> Result<Option<(Manifest, Tree)>> {
     let versions = vault.versions(name).await?;
     let Some(newest) = versions.last() else {
         return Ok(None);
@@ -307,10 +307,11 @@ async fn previous_tree(
         if !m.is_tree() {
             return Ok(None);
         }
-        vault.read_tree(&m).await.map(Some)
+        let tree = vault.read_tree(&m).await?;
+        Ok::<_, Error>(Some((m, tree)))
     };
     match read.await {
-        Ok(tree) => Ok(tree.map(|t| (newest.clone(), t))),
+        Ok(found) => Ok(found),
         Err(e) if e.kind() == ErrorKind::IntegrityCheckFailed => {
             reporter.on_warning(&format!(
                 "not reusing {name}@{newest}: {e}; every file is read"
@@ -343,23 +344,29 @@ pub async fn put_tree(
         ));
     }
     let tree_name = name.to_owned();
-    let walked = tokio::task::spawn_blocking(move || walk(&tree_name, &sources))
-        .await
-        .map_err(put::task_failed)??;
-    tracing::debug!(
-        "walked {} entries in {:?}",
-        walked.entries.len(),
-        started.elapsed()
-    );
+    // The walk and the reading of the previous tree run side by side.
+    let walking = async {
+        let walked = tokio::task::spawn_blocking(move || walk(&tree_name, &sources))
+            .await
+            .map_err(put::task_failed)??;
+        tracing::debug!(
+            "walked {} entries in {:?}",
+            walked.entries.len(),
+            started.elapsed()
+        );
+        Ok::<_, Error>(walked)
+    };
+    let reading = async {
+        match reread {
+            true => Ok(None),
+            false => previous_tree(vault, name, reporter).await,
+        }
+    };
+    let (walked, previous) = futures::future::try_join(walking, reading).await?;
     let mut skipped = walked.skipped;
     for s in &skipped {
         reporter.on_warning(&format!("skipped {}: {}", s.path, s.reason));
     }
-    let previous = if reread {
-        None
-    } else {
-        previous_tree(vault, name, reporter).await?
-    };
     tracing::debug!("read the previous tree at {:?}", started.elapsed());
     let mut entries = Vec::with_capacity(walked.entries.len());
     let mut jobs = Vec::new();
@@ -478,18 +485,24 @@ pub async fn put_tree(
     // tree is then a few ranged reads of listing alone.
     vault.cut_pack().await?;
     let len = listing.len() as u64;
-    let quiet: Arc<dyn Reporter> = Arc::new(NoReporter);
-    let pending = put::put_checked(
-        vault,
-        name,
-        "the tree's listing",
-        Box::new(std::io::Cursor::new(listing)),
-        Some(len),
-        opts,
-        &quiet,
-        |_| Ok(()),
-    )
-    .await?;
+    let pending =
+        match same_listing(vault, previous.as_ref().map(|(m, _)| m), &listing, opts).await? {
+            Some(pending) => pending,
+            None => {
+                let quiet: Arc<dyn Reporter> = Arc::new(NoReporter);
+                put::put_checked(
+                    vault,
+                    name,
+                    "the tree's listing",
+                    Box::new(std::io::Cursor::new(listing)),
+                    Some(len),
+                    opts,
+                    &quiet,
+                    |_| Ok(()),
+                )
+                .await?
+            }
+        };
     let listing_tally = (pending.tally.new_chunks, pending.tally.bytes_uploaded);
     tracing::debug!("stored the listing at {:?}", started.elapsed());
     let receipt = put::commit(vault, pending, opts, Some(summary)).await?;
@@ -502,7 +515,7 @@ pub async fn put_tree(
         symlinks,
         size: summary.bytes,
         sha256: receipt.sha256,
-        previous: previous.map(|(v, _)| v),
+        previous: previous.map(|(m, _)| m.version),
         files_read,
         bytes_read,
         files_reused,
@@ -514,6 +527,42 @@ pub async fn put_tree(
         skipped,
         elapsed_ms: put::millis(started),
     })
+}
+
+/// The listing of `previous` as already stored, when `listing` is byte for byte the same (an
+/// unchanged tree), chunked the same way, and the vault holds its chunks: an unchanged re-put
+/// then stores nothing but its manifest without chunking and hashing the listing again.
+async fn same_listing(
+    vault: &Vault,
+    previous: Option<&Manifest>,
+    listing: &[u8],
+    opts: &PutOptions,
+) -> Result<Option<put::Pending>> {
+    let Some(m) = previous.filter(|m| m.chunker == opts.chunker && m.size == listing.len() as u64)
+    else {
+        return Ok(None);
+    };
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(listing));
+    if digest != m.sha256 {
+        return Ok(None);
+    }
+    let ids: Vec<ChunkId> = m.chunks.iter().map(|c| c.id).collect();
+    if !vault.holds_chunks(&ids).await?.iter().all(|h| *h) {
+        return Ok(None);
+    }
+    Ok(Some(put::Pending {
+        name: m.name.clone(),
+        size: m.size,
+        sha256: digest,
+        chunks: m.chunks.clone(),
+        tally: put::Tally {
+            chunks: m.chunks.len() as u64,
+            new_chunks: 0,
+            bytes_uploaded: 0,
+            bytes_deduplicated: m.size,
+        },
+        started: Instant::now(),
+    }))
 }
 
 /// What a reference names.
