@@ -142,7 +142,15 @@ fn walk(name: &str, sources: &[TreeSource]) -> Result<Walk> {
         let unlisted: std::collections::HashSet<Vec<u8>> = unlisted.into_iter().collect();
         w.entries.retain(|(e, _)| !unlisted.contains(&e.path));
     }
-    w.entries.sort_unstable_by(|a, b| a.0.path.cmp(&b.0.path));
+    // Sorted through an index: moving the entries themselves cost more than comparing paths.
+    let mut order: Vec<usize> = (0..w.entries.len()).collect();
+    order.sort_unstable_by(|&a, &b| w.entries[a].0.path.cmp(&w.entries[b].0.path));
+    let mut slots: Vec<Option<(Entry, Option<PathBuf>)>> =
+        w.entries.into_iter().map(Some).collect();
+    w.entries = order
+        .into_iter()
+        .map(|i| slots[i].take().expect("each index once"))
+        .collect();
     if let Some(pair) = w.entries.windows(2).find(|p| p[0].0.path == p[1].0.path) {
         return Err(Error::config(format!(
             "two sources would both be stored as {name}/{}; put them under different names",
@@ -362,7 +370,7 @@ pub async fn put_tree(
             false => previous_tree(vault, name, reporter).await,
         }
     };
-    let (walked, previous) = futures::future::try_join(walking, reading).await?;
+    let (walked, mut previous) = futures::future::try_join(walking, reading).await?;
     let mut skipped = walked.skipped;
     for s in &skipped {
         reporter.on_warning(&format!("skipped {}: {}", s.path, s.reason));
@@ -374,9 +382,10 @@ pub async fn put_tree(
     let (mut files_reused, mut bytes_reused) = (0u64, 0u64);
     // Both lists are sorted by path: one pass pairs each file with its previous entry, if it
     // is unchanged.
-    let earlier: &[Entry] = previous.as_ref().map_or(&[], |(_, t)| &t.entries);
+    // The previous tree's entries give up their chunk lists to the files that reuse them.
+    let earlier: &mut [Entry] = previous.as_mut().map_or(&mut [], |(_, t)| &mut t.entries);
     let mut cursor = 0;
-    let pairs: Vec<Option<&Entry>> = walked
+    let pairs: Vec<Option<usize>> = walked
         .entries
         .iter()
         .map(|(e, source)| {
@@ -387,6 +396,7 @@ pub async fn put_tree(
             earlier
                 .get(cursor)
                 .filter(|b| b.path == e.path && unchanged(b, e))
+                .map(|_| cursor)
         })
         .collect();
     // An unchanged file is reused only while the vault holds every chunk of it outside
@@ -394,20 +404,23 @@ pub async fn put_tree(
     let ids: Vec<ChunkId> = pairs
         .iter()
         .flatten()
-        .flat_map(|b| b.chunks.iter().map(|c| c.id))
+        .flat_map(|&j| earlier[j].chunks.iter().map(|c| c.id))
         .collect();
     let mut held = vault.holds_chunks(&ids).await?.into_iter();
     for ((mut e, source), before) in walked.entries.into_iter().zip(pairs) {
         if let Some(source) = source {
-            let reusable = before.filter(|b| {
-                // `all` would stop early and leave the rest of this file's answers unread.
-                let answers: Vec<bool> = held.by_ref().take(b.chunks.len()).collect();
-                answers.iter().all(|h| *h)
+            let reusable = before.filter(|&j| {
+                // Every answer of this file is taken, so the next file starts at its own.
+                let mut all = true;
+                for h in held.by_ref().take(earlier[j].chunks.len()) {
+                    all &= h;
+                }
+                all
             });
             match reusable {
-                Some(before) => {
-                    e.sha256 = before.sha256;
-                    e.chunks = before.chunks.clone();
+                Some(j) => {
+                    e.sha256 = earlier[j].sha256;
+                    e.chunks = std::mem::take(&mut earlier[j].chunks);
                     files_reused += 1;
                     bytes_reused += e.size;
                 }
