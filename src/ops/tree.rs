@@ -365,10 +365,17 @@ pub async fn put_tree(
         Ok::<_, Error>(walked)
     };
     let reading = async {
-        match reread {
-            true => Ok(None),
-            false => previous_tree(vault, name, reporter).await,
-        }
+        let previous = match reread {
+            true => None,
+            false => previous_tree(vault, name, reporter).await?,
+        };
+        // The index too: every file the walk finds is looked up in it.
+        vault.load_index().await?;
+        tracing::debug!(
+            "read the previous tree and the index at {:?}",
+            started.elapsed()
+        );
+        Ok(previous)
     };
     let (walked, mut previous) = futures::future::try_join(walking, reading).await?;
     let mut skipped = walked.skipped;
@@ -406,7 +413,9 @@ pub async fn put_tree(
         .flatten()
         .flat_map(|&j| earlier[j].chunks.iter().map(|c| c.id))
         .collect();
+    tracing::debug!("paired with the previous tree at {:?}", started.elapsed());
     let mut held = vault.holds_chunks(&ids).await?.into_iter();
+    tracing::debug!("looked up reused chunks at {:?}", started.elapsed());
     for ((mut e, source), before) in walked.entries.into_iter().zip(pairs) {
         if let Some(source) = source {
             let reusable = before.filter(|&j| {
