@@ -439,19 +439,8 @@ type SmallRead = (PlainChunk, ChunkId, String);
 /// Reads a small file whole and checks that it did not change meanwhile; a failure of the file
 /// itself is noted in `fault`. Blocking.
 fn read_small(path: &Path, codec: &codec::Codec, fault: &Arc<SourceFault>) -> Result<SmallRead> {
-    let file = fault.opened(File::open(path), path)?;
-    let stamp = fault.checked(Stamp::of(&file, path))?;
-    let mut buf = Vec::with_capacity(codec::HEADER_LEN + usize::try_from(stamp.len).unwrap_or(0));
-    buf.extend_from_slice(&codec::PLAIN_HEADER);
-    let mut reader = Watched {
-        inner: &file,
-        fault: Arc::clone(fault),
-    };
-    reader
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io("read", path.display(), e))?;
+    let buf = read_checked(path, &codec::PLAIN_HEADER, fault)?;
     let data = &buf[codec::HEADER_LEN..];
-    fault.checked(stamp.check(&file, data.len() as u64, path))?;
     let id = codec.chunk_id(data);
     // In a plain vault the chunk id of a single chunk is the SHA-256 of the whole content.
     let sha256 = if codec.cipher().is_none() {
@@ -462,6 +451,25 @@ fn read_small(path: &Path, codec: &codec::Codec, fault: &Arc<SourceFault>) -> Re
     let chunk = PlainChunk::from_framed(Bytes::from(buf))
         .expect("the buffer starts with the plain frame header");
     Ok((chunk, id, sha256))
+}
+
+/// Reads a regular file whole, behind `prefix`, and checks that it did not change while it was
+/// read; a failure of the file itself is noted in `fault`. Blocking.
+fn read_checked(path: &Path, prefix: &[u8], fault: &Arc<SourceFault>) -> Result<Vec<u8>> {
+    let file = fault.opened(File::open(path), path)?;
+    let stamp = fault.checked(Stamp::of(&file, path))?;
+    let mut buf = Vec::with_capacity(prefix.len() + usize::try_from(stamp.len).unwrap_or(0));
+    buf.extend_from_slice(prefix);
+    let mut reader = Watched {
+        inner: &file,
+        fault: Arc::clone(fault),
+    };
+    reader
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io("read", path.display(), e))?;
+    let read = (buf.len() - prefix.len()) as u64;
+    fault.checked(stamp.check(&file, read, path))?;
+    Ok(buf)
 }
 
 /// Stores a small file's content, known to be a single chunk, without the pipeline. A failure of
@@ -554,17 +562,7 @@ fn read_whole(
         return Ok(WholeRead { chunks, sha256 });
     }
     let path = &job.path;
-    let file = fault.opened(File::open(path), path)?;
-    let stamp = fault.checked(Stamp::of(&file, path))?;
-    let mut data = Vec::with_capacity(usize::try_from(stamp.len).unwrap_or(0));
-    let mut reader = Watched {
-        inner: &file,
-        fault: Arc::clone(fault),
-    };
-    reader
-        .read_to_end(&mut data)
-        .map_err(|e| Error::io("read", path.display(), e))?;
-    fault.checked(stamp.check(&file, data.len() as u64, path))?;
+    let data = read_checked(path, &[], fault)?;
     let sha256 = hex::encode(Sha256::digest(&data));
     let len = data.len() as u64;
     let cuts = Chunker::new(chunker, std::io::Cursor::new(data))
